@@ -1,0 +1,72 @@
+"""The ``hwsim`` command line: one entry point, subcommands registered by their own modules."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from typing import Any
+
+from ._version import __version__
+from .errors import HwsimError
+from .result import envelope
+
+__all__ = ["main", "print_json", "build_parser"]
+
+# (subcommand, module). Each module defines ``register(subparsers)`` which adds its parser and
+# sets ``func`` (a callable taking the parsed args and returning an exit code). Modules keep
+# heavy imports (amaranth, simpy, scipy) inside their handlers so that ``hwsim --help`` is fast.
+_SUBCOMMANDS: list[tuple[str, str]] = [
+    ("arch", "hwsim.cli_arch"),
+    ("gemm", "hwsim.cli_gemm"),
+    ("spgemm", "hwsim.cli_spgemm"),
+    ("rtl", "rtl.cli"),
+]
+
+
+def print_json(payload: dict[str, Any], stream=None) -> None:
+    """Print ``payload`` as JSON with ``schema_version`` and ``hwsim_version`` first."""
+    stream = stream or sys.stdout
+    stream.write(json.dumps(envelope(payload), indent=2) + "\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hwsim",
+        description="Co-design simulator for sparse neural-network accelerators.",
+    )
+    parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for _name, modname in _SUBCOMMANDS:
+        try:
+            mod = importlib.import_module(modname)
+        except ModuleNotFoundError as exc:
+            if exc.name == modname:  # subcommand not built yet in this checkout
+                continue
+            raise
+        mod.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (also used by the console script)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        return int(args.func(args) or 0)
+    except (HwsimError, ValueError, TypeError, OSError) as exc:
+        # One line, typed, non-zero: the contract for every user-facing failure.
+        msg = " ".join(str(exc).split())
+        print(f"hwsim: error: {type(exc).__name__}: {msg}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # pragma: no cover
+        print("hwsim: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

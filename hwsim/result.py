@@ -1,0 +1,166 @@
+"""The typed result every engine returns (GEMM, SpGEMM, network runs), and its serialisation."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ._io import atomic_write_bytes, atomic_write_text
+from ._version import __version__
+
+__all__ = ["SCHEMA_VERSION", "RunResult", "CHECK_STATES", "envelope"]
+
+#: Version of the JSON layout printed by the CLI and written by :meth:`RunResult.to_json`.
+SCHEMA_VERSION = 1
+
+CHECK_STATES = ("passed", "failed", "skipped")
+
+
+def envelope(payload: dict[str, Any]) -> dict[str, Any]:
+    """Prefix a JSON payload with ``schema_version`` and the tool version."""
+    return {"schema_version": SCHEMA_VERSION, "hwsim_version": __version__, **payload}
+
+
+@dataclass
+class RunResult:
+    """Outcome of one simulated run on one engine.
+
+    Every engine (N:M PE array, systolic baseline, DSP chain, SpGEMM) fills the same fields so
+    that per-layer tables and sweeps treat them alike; engine-specific counts go in ``counters``
+    and are flattened to top-level keys by :meth:`to_dict`.
+
+    Attributes
+    ----------
+    kind : str
+        ``"gemm"``, ``"spgemm"``, ``"network"``...
+    engine : str
+        Engine name inside the architecture (``pe_array``, ``systolic``, ``dsp_chain``...).
+    arch, arch_hash : str
+        Architecture name and the hash of its full description.
+    cycles : int
+        ``compute_cycles + stall_cycles`` (enforced).
+    compute_cycles, stall_cycles : int
+        Cycles the compute engine is busy / waiting on memory (fill, drain and load stalls).
+    seconds : float
+        Simulated time, ``cycles / clock``.
+    wall_seconds : float
+        Host time the simulation took.
+    dense_macs, performed_macs : int
+        Multiply-accumulates of the dense-equivalent work, and multiplications the hardware
+        actually issues (padding included).
+    utilization : float
+        ``performed_macs / (multipliers * cycles)``.
+    dram_read_bytes, dram_write_bytes, sram_read_bytes, sram_write_bytes : int
+        Off-chip and on-chip traffic (metadata included).
+    energy_pj : float
+        Energy from the architecture's per-action table.
+    events : int
+        SimPy events processed.
+    check : str
+        ``"passed"``, ``"failed"`` or ``"skipped"`` (functional check against NumPy/SciPy).
+    check_reason : str or None
+        Why the check was skipped or failed.
+    seed : int or None
+        Seed of every random choice of the run.
+    counters : dict
+        Engine-specific counts (``hash_probes``, ``partial_products``...).
+    params : dict
+        The inputs that define the run (shape, sparsity, dataflow...).
+    table : pandas.DataFrame or None
+        Per-operation (or per-tile) table.
+    """
+
+    kind: str
+    engine: str
+    arch: str
+    arch_hash: str
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    seconds: float
+    wall_seconds: float
+    dense_macs: int
+    performed_macs: int
+    utilization: float
+    dram_read_bytes: int
+    dram_write_bytes: int
+    sram_read_bytes: int = 0
+    sram_write_bytes: int = 0
+    energy_pj: float = 0.0
+    events: int = 0
+    check: str = "skipped"
+    check_reason: str | None = None
+    seed: int | None = None
+    counters: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, Any] = field(default_factory=dict)
+    table: Any = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.check not in CHECK_STATES:
+            raise ValueError(f"check must be one of {CHECK_STATES}, not {self.check!r}")
+        if int(self.cycles) != int(self.compute_cycles) + int(self.stall_cycles):
+            raise ValueError(
+                f"cycles ({self.cycles}) must equal compute_cycles ({self.compute_cycles}) "
+                f"+ stall_cycles ({self.stall_cycles})"
+            )
+        clash = set(self.counters) & {f.name for f in dataclasses.fields(self)}
+        if clash:
+            raise ValueError(f"counters may not shadow result fields: {sorted(clash)}")
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        """Flat, JSON-ready dict: the fields, then ``counters`` at top level, then ``params``."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            if f.name in ("counters", "table", "params"):
+                continue
+            out[f.name] = _plain(getattr(self, f.name))
+        for k, v in self.counters.items():
+            out[k] = _plain(v)
+        out["params"] = {k: _plain(v) for k, v in self.params.items()}
+        return out
+
+    def to_json(self, path: str | Path | None = None) -> str:
+        """JSON text with ``schema_version``; written atomically to ``path`` when given."""
+        text = json.dumps(envelope(self.to_dict()), indent=2) + "\n"
+        if path is not None:
+            atomic_write_text(path, text)
+        return text
+
+    def to_csv(self, path: str | Path) -> None:
+        """Write the per-operation table (or the totals when there is none) as CSV."""
+        atomic_write_text(path, self._frame().to_csv(index=False))
+
+    def to_parquet(self, path: str | Path) -> None:
+        """Write the per-operation table (or the totals) as Parquet (needs pyarrow)."""
+        import io
+
+        buf = io.BytesIO()
+        self._frame().to_parquet(buf, index=False)
+        atomic_write_bytes(path, buf.getvalue())
+
+    def _frame(self):
+        import pandas as pd
+
+        if self.table is not None:
+            return self.table
+        flat = self.to_dict()
+        flat.pop("params")
+        return pd.DataFrame([flat])
+
+
+def _plain(v: Any) -> Any:
+    """numpy scalars → Python scalars; NaN/inf kept out of JSON as None."""
+    if hasattr(v, "item") and callable(v.item) and getattr(v, "shape", None) == ():
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, (list, tuple)):
+        return [_plain(x) for x in v]
+    if isinstance(v, dict):
+        return {str(k): _plain(x) for k, x in v.items()}
+    return v
