@@ -1,3 +1,47 @@
 """Amaranth HDL of the N:M sparse MAC core, its NumPy golden reference and Verilog/synthesis flows."""
 
-__all__: list[str] = []
+from __future__ import annotations
+
+import importlib
+
+__all__ = [
+    "CoreTiming",
+    "core_timing",
+    "validate_core_params",
+    "MacParams",
+    "GroupStream",
+    "golden_mac",
+    "random_stream",
+    "pack_input",
+    "unpack_output",
+    "SparseMAC",
+    "generate_verilog",
+    "synth_report",
+]
+
+# Imported on first use, so that ``import rtl.timing`` (the SimPy model's view of the core) stays
+# free of Amaranth and NumPy.
+_WHERE = {
+    "CoreTiming": "timing",
+    "core_timing": "timing",
+    "validate_core_params": "timing",
+    "MacParams": "golden",
+    "GroupStream": "golden",
+    "golden_mac": "golden",
+    "random_stream": "golden",
+    "pack_input": "golden",
+    "unpack_output": "golden",
+    "SparseMAC": "sparse_mac",
+    "generate_verilog": "verilog",
+    "synth_report": "synth",
+}
+
+
+def __getattr__(name: str):
+    if name in _WHERE:
+        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,66 @@
+"""``hwsim spgemm``: simulate one sparse × sparse product and print its result as JSON."""
+
+from __future__ import annotations
+
+import argparse
+
+__all__ = ["register", "run"]
+
+
+def _rmat_arg(text: str) -> tuple[int, int]:
+    try:
+        scale, ef = (int(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SCALE,EDGEFACTOR (two integers), not {text!r}"
+        ) from None
+    return scale, ef
+
+
+def register(subparsers) -> None:
+    """Add the ``spgemm`` subcommand to the ``hwsim`` parser."""
+    p = subparsers.add_parser(
+        "spgemm",
+        help="simulate C = A·B (SMASH row-wise hashing, inner or outer product)",
+        description="Simulate a sparse × sparse matrix product on a many-core SpGEMM machine.",
+    )
+    p.add_argument("--arch", default="smash-piuma", help="preset name or YAML file")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--matrix", metavar="A.mtx", help="Matrix Market file of A")
+    src.add_argument("--rmat", metavar="SCALE,EDGEFACTOR", type=_rmat_arg,
+                     help="seeded R-MAT graph of 2**SCALE vertices as A")
+    p.add_argument("--matrix-b", metavar="B.mtx", help="Matrix Market file of B (default: A)")
+    p.add_argument("--dataflow", default="rowwise-hash", choices=("rowwise-hash", "inner", "outer"))
+    p.add_argument("--workers", type=int, default=None, help="worker cores (default: the arch's)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the R-MAT generator")
+    p.add_argument("--no-check", action="store_true", help="skip the check against SciPy A@B")
+    p.add_argument("--json", action="store_true", help="print the result as JSON (default)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Handler of ``hwsim spgemm``; returns the exit code."""
+    from .cli import print_json
+    from .spgemm import rmat, simulate_spgemm
+
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be a positive integer, not {args.workers}")
+    if args.rmat is not None:
+        a = rmat(*args.rmat, seed=args.seed)
+    else:
+        a = args.matrix
+    res = simulate_spgemm(
+        a,
+        args.matrix_b,
+        arch=args.arch,
+        dataflow=args.dataflow,
+        workers=args.workers,
+        seed=args.seed,
+        check=not args.no_check,
+    )
+    payload = res.to_dict()
+    payload["params"]["input"] = (
+        f"rmat:{args.rmat[0]},{args.rmat[1]}" if args.rmat is not None else args.matrix
+    )
+    print_json(payload)
+    return 0

@@ -1,0 +1,258 @@
+"""FlightLLM's configurable sparse DSP chain: grouped DSP48 cascades with reduction nodes, N:M and block sparsity.
+
+Model
+-----
+A DSP48 slice multiplies 27×18 and adds its product to the partial sum cascading in from the
+previous slice (PCIN→PCOUT, ``stage_latency`` cycles a stage) into a 48-bit accumulator.
+Slices form *groups* of ``chain_length`` (``g``); a reduction node after each group either
+passes the partial sum on to the next group (linked) or emits it (broken), costing
+``reduction_latency``. A sparse MUX in front of every slice picks its activation by the
+weight's index, so a group only sees kept weights.
+
+The activation vector is consumed in windows of ``W = FIXED_CASCADE_GROUPS · g`` consecutive
+reduction elements: the span a dense design's full cascade (all groups linked, one reduction
+at the end) covers in one pass. For output column ``j`` and window ``w`` the weight row
+segment keeps ``s[w, j]`` values -- counted exactly from the real weight.
+
+* Fixed-length dense chain (baseline): the cascade is always ``W`` long and reduces once, so
+  each non-empty segment occupies a whole pass of ``W`` DSP-cycles, whatever ``s`` is:
+  efficiency ``Σ s / (W · #segments)`` (= the density for N:M).
+* Configurable chain (FlightLLM): a segment occupies ``ceil(s / g)`` groups and the reduction
+  nodes break the cascade there, so several short segments of the same window (different
+  output columns, same broadcast activations) share one ``W``-long cascade: efficiency
+  ``Σ s / (g · Σ ceil(s / g))``, below 1 only through the last partly filled group.
+
+The ratio of the two is :func:`chain_efficiency`'s ``ratio``. For exact N:M with ``n/m · W`` a
+multiple of ``g`` it is ``m / n`` (4× for 2:8); for block sparsity it varies with how many
+blocks each row keeps per window. FlightLLM's 1.6× is a whole-model average that also
+contains dense work (attention, unpruned layers) where both chains are at 100%; the model
+gives the per-GEMM figure, and the mix follows from the layers run.
+
+Timing: the engine has ``num_dsps // g`` groups, each taking one group-pass (``g`` MACs of
+one activation row) per cycle, so a tile costs ``ceil(passes / groups)`` plus one fill
+(``g · stage_latency + reduction_latency``). Decode GEMV (``M = 1``) keeps activations and
+outputs on chip ("always-on-chip decode"): a tile loads only its weight values and
+metadata, the DSP work is small, and the run is bound by weight bytes over HBM bandwidth.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import register_engine_model
+from ._tiling import (
+    acc_dtype,
+    check_work,
+    grid3,
+    half_buffer_budget,
+    nm_matmul,
+    nm_pattern_of,
+    nm_slot_positions,
+    reuse_traffic,
+    shrink_to_budget,
+    spans,
+    tiles_frame,
+)
+from .base import GemmWork, TilePlan
+
+__all__ = ["DspChainEngine", "FIXED_CASCADE_GROUPS", "window_nnz", "chain_efficiency"]
+
+#: Groups linked into the fixed-length dense cascade of the baseline (window ``W = 4·g``).
+FIXED_CASCADE_GROUPS = 4
+
+
+
+def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups) -> int:
+    """Columns per decode tile: enough tiles to hide the DSP work behind the weight stream,
+    few enough that the per-load DRAM latency stays small, each a whole DRAM stripe.
+
+    With ``T`` tiles the exposed time is about ``T · latency`` (loads issue one after the
+    other) plus the last tile's compute ``C / T``; ``T = sqrt(C / latency)`` balances them.
+    """
+    col_bytes = (w_elems.sum() * eb + meta_bits.sum() / 8) / max(1, n)
+    work = passes.sum() / groups
+    lat = max(1, arch.dram.latency_cycles(arch.clock_mhz))
+    tiles = int(min(64, max(2, round(math.sqrt(work / lat)))))
+    cols = -(-n // tiles)
+    stripe = arch.dram.channels * arch.dram.granule_bytes
+    stripes = round(cols * col_bytes / stripe)
+    if stripes >= 1:  # a whole number of stripes keeps every channel equally busy
+        cols = max(1, int(stripes * stripe // col_bytes))
+    return max(1, min(n, cols))
+
+
+def _kind(sparsity: Any) -> str:
+    from ..sparsity import BlockSparsity
+
+    if nm_pattern_of(sparsity) is not None:
+        return "nm"
+    if isinstance(sparsity, BlockSparsity):
+        return "block"
+    return "dense"  # dense and unstructured: the MUX has no index structure to follow
+
+
+def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
+    """Kept values ``s[w, j]`` per reduction window ``w`` (``window`` rows) and column ``j``.
+
+    ``kind="dense"`` counts every element (zeros are multiplied), otherwise nonzeros.
+    """
+    w = np.asarray(weight)
+    k, n = w.shape
+    nw = -(-k // window)
+    vals = np.ones(w.shape, dtype=np.int64) if kind == "dense" else (w != 0).astype(np.int64)
+    pad = np.zeros((nw * window, n), dtype=np.int64)
+    pad[:k] = vals
+    return pad.reshape(nw, window, n).sum(axis=1)
+
+
+def chain_efficiency(weight: np.ndarray, group: int, kind: str = "nm") -> dict[str, float]:
+    """Computation efficiency (useful MACs / DSP-cycles) of both chains on one weight.
+
+    Parameters
+    ----------
+    weight : numpy.ndarray
+        ``K × N`` weight (its real zeros are counted).
+    group : int
+        Group length ``g`` (``chain_length``); the fixed cascade is ``FIXED_CASCADE_GROUPS·g``.
+    kind : {"nm", "block", "dense"}
+
+    Returns
+    -------
+    dict
+        ``useful_macs`` (per activation row), ``configurable`` and ``fixed`` efficiencies and
+        their ``ratio``.
+    """
+    window = FIXED_CASCADE_GROUPS * group
+    s = window_nnz(weight, window, kind)
+    useful = int(s.sum())
+    cfg_cycles = int((-(-s // group)).sum()) * group
+    fixed_cycles = int(np.count_nonzero(s)) * window
+    eff_c = useful / cfg_cycles if cfg_cycles else 1.0
+    eff_f = useful / fixed_cycles if fixed_cycles else 1.0
+    return {"useful_macs": useful, "configurable": eff_c, "fixed": eff_f, "ratio": eff_c / eff_f}
+
+
+@register_engine_model("dsp_chain")
+class DspChainEngine:
+    """FlightLLM sparse DSP chain engine (see the module docstring for the model)."""
+
+    kind = "dsp_chain"
+
+    def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
+        """Tiles over ``(M, N, K)`` with group-pass counts from the real weight."""
+        check_work(work)
+        spec = arch.engine(engine_name)
+        g = int(spec.chain_length)
+        groups = max(1, int(spec.num_dsps) // g) * int(getattr(spec, "macs_per_dsp", 1))
+        fill = g * int(spec.stage_latency) + int(spec.reduction_latency)
+        window = FIXED_CASCADE_GROUPS * g
+        kind = _kind(work.sparsity)
+        M, K, N = work.m, work.k, work.n
+        eb = work.elem_bytes
+        w = np.asarray(work.weight)
+        s = window_nnz(w, window, kind)  # (windows, N)
+        passes = -(-s // g)
+        # Stored weight: N:M value slots + indices; block: kept blocks + a block index each.
+        pattern = nm_pattern_of(work.sparsity)
+        if kind == "nm":
+            starts = np.arange(0, K, pattern.m)
+            per_pos = np.zeros(s.shape[0] * window, dtype=np.int64)
+            per_pos[starts] = np.minimum(pattern.n, np.minimum(pattern.m, K - starts))
+            win_slots = per_pos.reshape(-1, window).sum(axis=1)  # slots per window and column
+            w_elems = np.repeat(win_slots[:, None], N, axis=1)
+            meta_bits = w_elems * pattern.idx_bits
+        elif kind == "block":
+            b = int(work.sparsity.block)
+            w_elems = s  # kept values (zeros inside kept blocks are stored too, but rare)
+            # One block-row index per kept b×b block, shared by its b columns.
+            meta_bits = (s // b) * max(1, (-(-K // b) - 1).bit_length()) // b
+        else:
+            w_elems = window_nnz(w, window, "dense")
+            meta_bits = np.zeros_like(w_elems)
+        decode = M == 1
+
+        def cost(d):
+            tk, tn = min(d["k"], K), min(d["n"], N)
+            wb = tk * tn * eb * (w_elems.sum() / max(1, K * N)) * 1.5
+            return (0 if decode else d["m"] * tk * eb + d["m"] * tn * eb) + math.ceil(wb)
+
+        budget = half_buffer_budget(arch)
+        align_k = K if decode else window  # decode keeps whole weight columns per tile
+        d = shrink_to_budget({"m": M, "k": K, "n": N}, {"k": align_k, "n": 1}, cost, budget)
+        if decode and d["k"] >= K:
+            d["n"] = min(d["n"], _decode_columns(arch, N, w_elems, meta_bits, eb, passes, groups))
+        m0, mlen = spans(M, d["m"])
+        k0, klen = spans(K, d["k"])
+        n0, nlen = spans(N, d["n"])
+        wst = k0 // window
+        p_kn = np.add.reduceat(np.add.reduceat(passes, wst, axis=0), n0, axis=1)
+        e_kn = np.add.reduceat(np.add.reduceat(w_elems, wst, axis=0), n0, axis=1)
+        b_kn = np.add.reduceat(np.add.reduceat(meta_bits, wst, axis=0), n0, axis=1)
+        u_kn = np.add.reduceat(np.add.reduceat(s, wst, axis=0), n0, axis=1)
+        ni, mi, ki = grid3(n0.size, m0.size, k0.size)
+        tm, tk, tn = mlen[mi], klen[ki], nlen[ni]
+        group_passes = tm * p_kn[ki, ni]
+        compute = -(-group_passes // groups) + fill
+        w_b = e_kn[ki, ni] * eb + -(-b_kn[ki, ni] // 8)
+        act_b = np.zeros_like(tm) if decode else tm * tk * eb
+        out_b = np.zeros_like(tm) if decode else tm * tn * eb
+        load_a, load_w, store = reuse_traffic(mi, ki, ni)
+        eff = chain_efficiency(w, g, kind)
+        return TilePlan(
+            engine=engine_name,
+            multipliers=int(spec.num_dsps) * int(getattr(spec, "macs_per_dsp", 1)),
+            compute_cycles=compute,
+            load_bytes=act_b * load_a + w_b * load_w,
+            store_bytes=out_b * store,
+            performed_macs=group_passes * g,
+            sram_read_bytes=w_b + tm * tk * eb,
+            sram_write_bytes=tm * tn * eb,
+            buffer_bytes=int((w_b + tm * tk * eb + tm * tn * eb).max()),
+            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], group_passes=group_passes),
+            notes={
+                "sparsity_kind": kind,
+                "decode_on_chip": decode,
+                "group_length": g,
+                "fixed_cascade_length": window,
+                "useful_macs": int((tm * u_kn[ki, ni]).sum()),
+                "efficiency_configurable": eff["configurable"],
+                "efficiency_fixed_chain": eff["fixed"],
+                "efficiency_ratio": eff["ratio"],
+                "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
+            },
+        )
+
+    def compute(self, work: GemmWork, arch: Any, engine_name: str) -> np.ndarray:
+        """Output from the compressed weight the chain is given: N:M values + indices through
+        the MUX, the kept blocks of a block-sparse weight, or the dense weight."""
+        check_work(work)
+        if work.act is None:
+            raise ConfigError("compute() needs work.act (the functional check is off)")
+        kind = _kind(work.sparsity)
+        w = np.asarray(work.weight)
+        if kind == "nm":
+            from ..sparsity import compress_nm
+
+            pattern = nm_pattern_of(work.sparsity)
+            comp = compress_nm(w, pattern, axis=0)
+            return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))
+        dt = acc_dtype(work.act, w)
+        a = np.asarray(work.act, dtype=dt)
+        if kind == "dense":
+            return a @ np.asarray(w, dtype=dt)
+        b = int(work.sparsity.block)
+        kb, nb = -(-work.k // b), -(-work.n // b)
+        wp = np.zeros((kb * b, nb * b), dtype=dt)
+        wp[: work.k, : work.n] = w
+        ap = np.zeros((work.m, kb * b), dtype=dt)
+        ap[:, : work.k] = a
+        blocks = wp.reshape(kb, b, nb, b).transpose(0, 2, 1, 3)  # (kb, nb, b, b)
+        ki, ni = np.nonzero(np.any(blocks != 0, axis=(2, 3)))  # the kept blocks
+        out = np.zeros((work.m, nb, b), dtype=dt)
+        prods = np.einsum("mib,ibc->mic", ap.reshape(work.m, kb, b)[:, ki, :], blocks[ki, ni])
+        np.add.at(out, (slice(None), ni), prods)
+        return out.reshape(work.m, nb * b)[:, : work.n]

@@ -1,0 +1,257 @@
+"""SAT's N:M sparse PE array (dense and sparse modes, WS/OS) and the cycle model of one sparse MAC core."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ..errors import ConfigError
+from . import register_engine_model
+from ._tiling import (
+    acc_dtype,
+    check_work,
+    grid3,
+    half_buffer_budget,
+    nm_matmul,
+    nm_slot_positions,
+    reuse_traffic,
+    shrink_to_budget,
+    spans,
+    tiles_frame,
+)
+from .base import GemmWork, TilePlan
+
+__all__ = ["PeArrayEngine", "predict_core_cycles", "pe_core_timing", "array_overhead_cycles"]
+
+# Model (one PE = the RTL core of rtl/sparse_mac.py with lanes=1):
+#
+# * A PE has ``n`` multipliers behind an ``m``-to-``n`` selector. One *step* = one cycle (II
+#   from the RTL) in which a PE consumes one group: ``m`` activations and up to ``n`` weights
+#   with their in-group indices. Dense mode feeds ``n`` consecutive values per step, so a
+#   dense reduction of ``K`` takes ``ceil(K / n)`` steps.
+# * Sparse mode: a group of the weight column ``j`` with ``nnz`` nonzeros needs
+#   ``ceil(nnz / n)`` steps (a finer pattern, 1:8 on 2:8 hardware, still takes one step;
+#   4:8 takes two). The ``C`` columns of a fold move in lock-step (the activation window is
+#   shared along a PE row), so a group costs the maximum over those columns, at least 1
+#   (the static schedule streams every group position). Counts come from the real weight.
+# * Within a tile the folds run back to back (PE weight registers and accumulators are double
+#   buffered); a fold costs ``max(stream, R)`` -- the stream of steps (OS) or activation rows
+#   (WS), or the ``R`` cycles to preload the next weights / drain the outputs if longer.
+#   Once per tile the array pays fill and drain: ``R`` (first weight preload or last output
+#   drain) + ``R - 1 + C - 1`` (skew) + the core's pipeline latency ``L``.
+#   SCALE-Sim pays its ``2R + C - 2`` per fold instead; overlapping folds is what lets a
+#   2:8 GEMM get close to the ideal 4x (the remaining gap is this per-tile term).
+
+
+def pe_core_timing(spec: Any):
+    """:class:`rtl.timing.CoreTiming` of one PE of ``spec`` (the single source of PE timing)."""
+    from rtl.timing import core_timing
+
+    return core_timing(
+        n=spec.n, m=spec.m, lanes=1, act_width=spec.act_width,
+        weight_width=spec.weight_width, acc_width=spec.acc_width,
+    )
+
+
+def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
+    """Fill + drain of one tile: ``R`` (preload/drain) + ``R - 1 + C - 1`` (skew) + ``L``."""
+    return 2 * rows + cols - 2 + latency
+
+
+def predict_core_cycles(
+    dot_lengths, *, n, m, lanes, act_width, weight_width, acc_width, input_gaps=None
+) -> list[tuple[int, int]]:
+    """Cycle of the last input transfer and of the first ``o_valid`` of each dot product.
+
+    One core, ``o_ready`` always high. Group ``i`` of the concatenated stream transfers at
+    cycle ``t_i``: ``t_0 = 0``, ``t_i = t_{i-1} + max(II, 1 + gap_{i-1})`` where ``gap`` are
+    idle cycles after each transfer. The result of a dot product is valid at
+    ``t_last + latency`` (both from :func:`rtl.timing.core_timing`).
+
+    Parameters
+    ----------
+    dot_lengths : sequence of int
+        Groups of each dot product (``>= 1``), in stream order.
+    n, m, lanes, act_width, weight_width, acc_width : int
+        Core parameters, as :func:`rtl.timing.core_timing`.
+    input_gaps : sequence of int, optional
+        Idle cycles after each group transfer (one per group; the last is unused).
+
+    Returns
+    -------
+    list of (int, int)
+        ``(last_in_cycle, out_valid_cycle)`` per dot product.
+
+    Raises
+    ------
+    ValueError
+        A length below 1, a negative gap, or a gap list of the wrong length.
+    """
+    from rtl.timing import core_timing
+
+    timing = core_timing(
+        n=n, m=m, lanes=lanes, act_width=act_width, weight_width=weight_width,
+        acc_width=acc_width,
+    )
+    lengths = np.asarray(list(dot_lengths), dtype=np.int64)
+    if lengths.size and lengths.min() < 1:
+        raise ValueError(f"dot_lengths must be integers >= 1, not {lengths.min()}")
+    total = int(lengths.sum())
+    gaps = np.zeros(total, dtype=np.int64) if input_gaps is None else np.asarray(
+        list(input_gaps), dtype=np.int64
+    )
+    if gaps.size != total:
+        raise ValueError(f"input_gaps must have one entry per group ({total}), not {gaps.size}")
+    if gaps.size and gaps.min() < 0:
+        raise ValueError(f"input_gaps must be >= 0, not {gaps.min()}")
+    step = np.maximum(timing.ii, 1 + gaps)
+    t = np.concatenate(([0], np.cumsum(step[:-1]))) if total else np.zeros(0, np.int64)
+    last = t[np.cumsum(lengths) - 1] if lengths.size else t[:0]
+    return [(int(a), int(a) + timing.latency) for a in last]
+
+
+def _grouping(weight: np.ndarray, n: int, m: int, cols: int):
+    """Per-group steps: ``(steps_gj, lockstep_gf, slots_gj)`` for the weight's real nonzeros."""
+    from ..sparsity import NMPattern, group_nnz
+
+    k, nn = weight.shape
+    nnz = group_nnz(weight, NMPattern(1, m), axis=0)  # (G, N); only m matters for grouping
+    steps = -(-nnz // n)
+    glen = np.full(nnz.shape[0], m, dtype=np.int64)
+    if k % m:
+        glen[-1] = k % m
+    slots = np.minimum(np.maximum(steps, 1) * n, glen[:, None])
+    fc = -(-nn // cols)
+    pad = np.zeros((steps.shape[0], fc * cols), dtype=np.int64)
+    pad[:, :nn] = steps
+    lock = np.maximum(pad.reshape(-1, fc, cols).max(axis=2), 1)
+    return steps, lock, slots
+
+
+def _is_dense(sparsity: Any) -> bool:
+    from ..sparsity import Dense
+
+    return sparsity is None or isinstance(sparsity, Dense) or (
+        isinstance(sparsity, str) and sparsity.strip().lower() in ("", "dense", "none")
+    )
+
+
+@register_engine_model("nm_pe_array")
+class PeArrayEngine:
+    """SAT PE array: ``R × C`` sparse PEs with ``n`` multipliers and an ``m``-to-``n`` selector.
+
+    The weight (``K × N``) is the sparse operand, grouped by ``m`` along ``K``; dense weights
+    run in dense mode on the same multipliers. See the module comment for the closed forms.
+    """
+
+    kind = "nm_pe_array"
+
+    def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
+        """Tiles of ``tm × tk × tn`` (half the buffers) with per-tile closed-form cycles."""
+        spec = arch.engine(engine_name)
+        dataflows = tuple(getattr(spec, "dataflows", ("ws", "os")))
+        check_work(work, dataflows)
+        rows, cols, n, m = int(spec.rows), int(spec.cols), int(spec.n), int(spec.m)
+        timing = pe_core_timing(spec)
+        ii, lat = int(timing.ii), int(timing.latency)
+        w = np.asarray(work.weight)
+        K, N, M = work.k, work.n, work.m
+        eb = work.elem_bytes
+        idx_bits = (m - 1).bit_length()
+        steps, lock, slots = _grouping(w, n, m, cols)
+        sparse_total = int(lock.sum())
+        dense_total = math.ceil(K / n) * lock.shape[1]
+        mode = "dense" if _is_dense(work.sparsity) or sparse_total >= dense_total else "sparse"
+
+        slot_frac = slots.sum() / max(1, K * N) if mode == "sparse" else 1.0
+        wbyte = eb * slot_frac + (idx_bits / 8 * slot_frac if mode == "sparse" else 0.0)
+
+        def cost(d):
+            tm, tk, tn = min(d["m"], M), min(d["k"], K), min(d["n"], N)
+            return tm * tk * eb + math.ceil(tk * tn * wbyte) + tm * tn * eb
+
+        d = shrink_to_budget(
+            {"m": M, "k": K, "n": N}, {"m": rows, "k": m * rows, "n": cols}, cost,
+            half_buffer_budget(arch),
+        )
+        m0, mlen = spans(M, d["m"])
+        k0, klen = spans(K, d["k"])
+        n0, nlen = spans(N, d["n"])
+        gstart = k0 // m  # tk is a multiple of m unless it is all of K
+        fstart = n0 // cols  # tn is a multiple of C unless it is all of N
+        fcols = np.minimum(cols, N - np.arange(lock.shape[1]) * cols)  # used columns per fold
+        if mode == "sparse":
+            kf = np.add.reduceat(lock, gstart, axis=0)  # steps per (k tile, column fold)
+            slot_kn = np.add.reduceat(np.add.reduceat(slots, gstart, axis=0), n0, axis=1)
+            w_bytes_kn = slot_kn * eb + -(-(slot_kn * idx_bits) // 8)
+        else:
+            kf = np.repeat(-(-klen // n)[:, None], lock.shape[1], axis=1)
+            w_bytes_kn = klen[:, None] * nlen[None, :] * eb
+        macs_kn = np.add.reduceat(kf * fcols[None, :] * n, fstart, axis=1)  # per activation row
+        ws_kn = np.add.reduceat(-(-kf // rows), fstart, axis=1)  # WS row folds per (k, n) tile
+        os_kn = np.add.reduceat(np.maximum(kf * ii, rows), fstart, axis=1)
+        foldc = -(-nlen // cols)
+
+        ni, mi, ki = grid3(n0.size, m0.size, k0.size)  # n outer, m, k inner
+        tm, tk, tn = mlen[mi], klen[ki], nlen[ni]
+        if work.dataflow == "os":
+            stream = -(-tm // rows) * os_kn[ki, ni]
+        else:
+            stream = ws_kn[ki, ni] * np.maximum(tm * ii, rows)
+        fill = 2 * rows + cols - 2
+        compute = stream + fill + lat
+        act_b = tm * tk * eb
+        w_b = w_bytes_kn[ki, ni]
+        out_b = tm * tn * eb
+        load_a, load_w, store = reuse_traffic(mi, ki, ni)
+        return TilePlan(
+            engine=engine_name,
+            multipliers=rows * cols * n,
+            compute_cycles=compute,
+            load_bytes=act_b * load_a + w_b * load_w,
+            store_bytes=out_b * store,
+            performed_macs=tm * macs_kn[ki, ni],
+            sram_read_bytes=act_b * foldc[ni] + w_b * -(-tm // rows),
+            sram_write_bytes=out_b,
+            buffer_bytes=int((act_b + w_b + out_b).max()),
+            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], stream_cycles=stream),
+            notes={
+                "mode": mode,
+                "dataflow": work.dataflow,
+                "stream_cycles": int(stream.sum()),
+                "fill_drain_cycles": int(fill * compute.size),
+                "pipeline_latency_cycles": int(lat * compute.size),
+                "core_latency": lat,
+                "core_ii": ii,
+                "steps_sparse": sparse_total,
+                "steps_dense": dense_total,
+                "max_steps_per_group": int(steps.max(initial=0)),
+            },
+        )
+
+    def compute(self, work: GemmWork, arch: Any, engine_name: str) -> np.ndarray:
+        """Output from what the PEs are given: N:M values + indices gathered against the
+        activation window (sparse mode), or the dense weight fed ``n`` at a time (dense mode)."""
+        from ..sparsity import NMPattern, compress_nm
+
+        spec = arch.engine(engine_name)
+        check_work(work)
+        if work.act is None:
+            raise ConfigError("compute() needs work.act (the functional check is off)")
+        n, m = int(spec.n), int(spec.m)
+        w = np.asarray(work.weight)
+        if _is_dense(work.sparsity):
+            dt = acc_dtype(work.act, w)
+            a, b = np.asarray(work.act, dtype=dt), np.asarray(w, dtype=dt)
+            out = np.zeros((work.m, work.n), dtype=dt)
+            for s in range(0, work.k, max(n, 64 * n)):  # n-wide steps, blocked for speed
+                out += a[:, s : s + 64 * n] @ b[s : s + 64 * n]
+            return out
+        steps, _, _ = _grouping(w, n, m, int(spec.cols))
+        # A group needing s steps is issued as s selector passes of n slots each.
+        n_eff = min(m, max(1, int(steps.max(initial=1))) * n)
+        pattern = NMPattern(n_eff, m)
+        comp = compress_nm(w, pattern, axis=0)
+        return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))

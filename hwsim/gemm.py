@@ -1,0 +1,351 @@
+"""GEMM driver: operands, engine plan, SimPy tile pipeline, energy and the functional check."""
+
+from __future__ import annotations
+
+import importlib
+import numbers
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .arch import GEMM_KINDS, Architecture, load_arch
+from .engines import engine_model
+from .engines.base import PRECISION_BYTES, GemmWork, TilePlan
+from .errors import CheckFailedError, ConfigError, ShapeError
+from .pipeline import PipelineStats, run_tiles, write_trace
+from .result import RunResult
+
+__all__ = ["simulate_gemm", "parse_array", "CHECK_ELEMENT_LIMIT", "DATAFLOWS"]
+
+#: Largest ``M*K + K*N + M*N`` the functional check materialises (elements).
+CHECK_ELEMENT_LIMIT = 64 * 2**20
+DATAFLOWS = ("ws", "os", "is")
+_WEIGHT_DTYPE = {"int8": np.int8, "int16": np.int16, "fp16": np.float16, "bf16": np.float32}
+_WEIGHT_DTYPE["fp32"] = np.float32
+_INT_PRECISIONS = ("int8", "int16")
+
+
+def _positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ShapeError(f"{name} must be an integer >= 1, got {value!r}")
+    if value < 1:
+        raise ShapeError(f"{name} must be an integer >= 1, got {value}")
+    return int(value)
+
+
+def parse_array(array: Any) -> tuple[int, int]:
+    """``"RxC"`` or ``(r, c)`` -> ``(rows, cols)``; ConfigError for anything else."""
+    if isinstance(array, str):
+        parts = array.lower().replace("×", "x").split("x")
+        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
+            r, c = (int(p) for p in parts)
+            if r >= 1 and c >= 1:
+                return r, c
+        raise ConfigError(
+            f"array must look like RxC with positive integers (e.g. 32x32), got {array!r}"
+        )
+    if isinstance(array, (tuple, list)) and len(array) == 2:
+        r, c = (_positive_int("array rows/cols", x) for x in array)
+        return r, c
+    raise ConfigError(f"array must be 'RxC' or (rows, cols), got {array!r}")
+
+
+def _pick_engine(arch: Architecture, engine: str | None) -> str:
+    if engine is None:
+        names = arch.gemm_engines()
+        if not names:
+            raise ConfigError(
+                f"architecture {arch.name!r} has no GEMM engine (kinds {', '.join(GEMM_KINDS)})"
+            )
+        return names[0]
+    if engine in arch.engines:
+        return engine
+    by_kind = [k for k, v in arch.engines.items() if v.kind == engine]
+    if len(by_kind) == 1:
+        return by_kind[0]
+    arch.engine(engine)  # raises ConfigError listing the engines
+    return engine
+
+
+def _pick_dataflow(spec: Any, dataflow: str | None) -> str:
+    allowed = tuple(getattr(spec, "dataflows", DATAFLOWS))
+    if dataflow is None:
+        return getattr(spec, "dataflow", None) or allowed[0]
+    if dataflow not in DATAFLOWS or dataflow not in allowed:
+        raise ConfigError(
+            f"engine kind {spec.kind!r} supports dataflows {', '.join(allowed)}, got {dataflow!r}"
+        )
+    return dataflow
+
+
+def _sparsity(sparsity: Any):
+    from . import sparsity as sp
+
+    if isinstance(sparsity, str):
+        return sp.parse_sparsity(sparsity)
+    if sparsity is None:
+        return sp.Dense()
+    return sparsity
+
+
+def _operands(k, n, m_eff, spec, weight, precision, seed, check):
+    from . import sparsity as sp
+
+    if weight is not None:
+        weight = np.asarray(weight)
+        if weight.shape != (k, n):
+            raise ShapeError(f"weight must have shape (k, n) = ({k}, {n}), got {weight.shape}")
+        if isinstance(spec, sp.NMPattern):
+            sp.check_nm(weight, spec, axis=0, name="weight")
+    else:
+        weight = sp.random_weights((k, n), spec, seed=seed, dtype=_WEIGHT_DTYPE[precision], axis=0)
+    act, reason = None, None
+    if not check:
+        reason = "functional check disabled (--no-check)"
+    elif m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
+        reason = (
+            f"operands too large for the check: M*K+K*N+M*N = {m_eff * k + k * n + m_eff * n} "
+            f"elements > {CHECK_ELEMENT_LIMIT}"
+        )
+    else:
+        rng = np.random.default_rng([seed, 1])
+        if precision in _INT_PRECISIONS:
+            info = np.iinfo(np.int8)  # int8 activations keep int16 products exact too
+            act = rng.integers(info.min, info.max, size=(m_eff, k), dtype=np.int8, endpoint=True)
+            if precision == "int16":
+                act = act.astype(np.int16)
+        else:
+            act = rng.standard_normal(size=(m_eff, k)).astype(_WEIGHT_DTYPE[precision])
+    return weight, act, reason
+
+
+def _check(model, work: GemmWork, arch: Architecture, name: str) -> None:
+    out = np.asarray(model.compute(work, arch, name))
+    ref = work.act.astype(np.float64) @ work.weight.astype(np.float64)
+    if out.shape != ref.shape:
+        raise CheckFailedError(
+            f"engine {name!r} ({model.kind}) returned shape {out.shape}, expected {ref.shape}"
+        )
+    got = out.astype(np.float64)
+    if work.precision in _INT_PRECISIONS:
+        ok = got == ref
+    else:
+        scale = float(np.abs(ref).max()) if ref.size else 1.0
+        ok = np.isclose(got, ref, rtol=1e-2, atol=1e-2 * max(scale, 1.0))
+    if not ok.all():
+        i, j = (int(x) for x in np.argwhere(~ok)[0])
+        raise CheckFailedError(
+            f"engine {name!r} ({model.kind}) output differs from the dense NumPy reference at "
+            f"[{i}, {j}]: got {got[i, j]!r}, expected {ref[i, j]!r} "
+            f"({int((~ok).sum())} of {ok.size} elements differ)"
+        )
+
+
+def _table(plan: TilePlan, st: PipelineStats):
+    import pandas as pd
+
+    cols: dict[str, Any] = {"tile": np.arange(plan.num_tiles)}
+    if plan.tiles is not None and len(plan.tiles) == plan.num_tiles:
+        for c in plan.tiles.columns:
+            cols[str(c)] = np.asarray(plan.tiles[c])
+    for k in ("compute_cycles", "load_bytes", "store_bytes", "performed_macs"):
+        cols[k] = getattr(plan, k)
+    cols.update(
+        load_start=st.load_start,
+        load_end=st.load_end,
+        compute_start=st.compute_start,
+        compute_end=st.compute_end,
+        store_end=st.store_end,
+    )
+    return pd.DataFrame(cols)
+
+
+def simulate_gemm(
+    arch: Architecture | str | Path,
+    m: int,
+    k: int,
+    n: int,
+    *,
+    sparsity: Any = "dense",
+    weight: np.ndarray | None = None,
+    engine: str | None = None,
+    dataflow: str | None = None,
+    precision: str = "int8",
+    batch: int = 1,
+    array: Any = None,
+    training: bool = False,
+    check: bool = True,
+    seed: int = 0,
+    trace: str | Path | list | None = None,
+) -> RunResult:
+    """Simulate ``out[M*batch, N] = act[M*batch, K] @ weight[K, N]`` on one engine.
+
+    Parameters
+    ----------
+    arch : Architecture, preset name or YAML path
+    m, k, n : int
+        GEMM shape (``m`` rows per batch element).
+    sparsity : str or sparsity spec
+        ``dense``, ``N:M``, ``block:BxB:D`` or ``unstructured:D`` (of the weight, N:M along K).
+    weight : numpy.ndarray, optional
+        Actual ``K x N`` weight; its real zeros are what the engine counts. Synthetic (seeded,
+        pruned per ``sparsity``) when omitted.
+    engine : str, optional
+        Engine name (or kind) in ``arch``; default the first GEMM-capable engine.
+    dataflow : str, optional
+        ``ws``, ``os`` or ``is``; default the engine's.
+    precision : str
+        ``int8``, ``int16``, ``fp16`` or ``bf16``.
+    batch : int
+        Multiplies M.
+    array : str or (int, int), optional
+        ``"RxC"`` override of the engine's rows and columns.
+    training : bool
+        Run SAT's three training GEMMs (``hwsim.engines.training.simulate_training``).
+    check : bool
+        Compare the engine's numerical output with the dense NumPy product.
+    seed : int
+        Seed of the synthetic operands.
+    trace : path or list, optional
+        Chrome trace file to write atomically, or a list to append the trace events to.
+
+    Returns
+    -------
+    RunResult
+
+    Raises
+    ------
+    ShapeError
+        Impossible shapes (naming the field) or a weight of the wrong shape.
+    ConfigError
+        Unknown engine, precision, dataflow or array override.
+    PatternError
+        A given weight that does not satisfy a declared N:M pattern.
+    CheckFailedError
+        The engine's output differs from the reference (first mismatch named).
+    """
+    t0 = time.perf_counter()
+    arch = load_arch(arch)
+    m, k, n = (_positive_int(f, v) for f, v in (("m", m), ("k", k), ("n", n)))
+    batch = _positive_int("batch", batch)
+    seed = int(seed)
+    if precision not in _WEIGHT_DTYPE or precision not in PRECISION_BYTES:
+        raise ConfigError(f"precision must be one of {', '.join(_WEIGHT_DTYPE)}, got {precision!r}")
+    name = _pick_engine(arch, engine)
+    if array is not None:
+        r, c = parse_array(array)
+        arch = arch.with_engine_overrides(name, rows=r, cols=c)
+    spec = arch.engine(name)
+    if not type(spec).gemm_capable:
+        raise ConfigError(f"engine {name!r} has kind {spec.kind!r}, which cannot run a GEMM")
+    flow = _pick_dataflow(spec, dataflow)
+    sp_spec = _sparsity(sparsity)
+    if training:
+        return _training(
+            arch, m, k, n, sp_spec, weight, name, flow, precision, batch, check, seed, trace
+        )
+    m_eff = m * batch
+    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, check)
+    work = GemmWork(
+        m=m_eff,
+        k=k,
+        n=n,
+        weight=w,
+        sparsity=sp_spec,
+        precision=precision,
+        dataflow=flow,
+        act=act,
+        seed=seed,
+    )
+    model = engine_model(spec.kind)
+    plan = model.plan(work, arch, name)
+    events: list | None = trace if isinstance(trace, list) else ([] if trace else None)
+    st = run_tiles(plan, arch, trace=events)
+    if act is not None:
+        _check(model, work, arch, name)
+        check_state, reason = "passed", None
+    else:
+        check_state = "skipped"
+    if trace is not None and not isinstance(trace, list):
+        write_trace(trace, events)
+    performed = int(plan.performed_macs.sum())
+    sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
+    e = arch.energy
+    energy = (
+        performed * e.mac(precision)
+        + (sram_r + sram_w) * e.sram_pj_per_byte
+        + (st.dram_read_bytes + st.dram_write_bytes) * e.dram_pj_per_byte
+    )
+    util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
+    counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
+    counters.update({k_: v for k_, v in plan.notes.items() if k_ not in _RESULT_FIELDS})
+    params = {
+        "m": m,
+        "k": k,
+        "n": n,
+        "batch": batch,
+        "sparsity": str(sp_spec),
+        "precision": precision,
+        "dataflow": flow,
+        "engine_kind": spec.kind,
+        "array": None if array is None else list(parse_array(array)),
+        "training": False,
+        "weight_given": weight is not None,
+    }
+    return RunResult(
+        kind="gemm",
+        engine=name,
+        arch=arch.name,
+        arch_hash=arch.hash(),
+        cycles=st.cycles,
+        compute_cycles=st.compute_cycles,
+        stall_cycles=st.stall_cycles,
+        seconds=arch.cycles_to_seconds(st.cycles),
+        wall_seconds=time.perf_counter() - t0,
+        dense_macs=m_eff * k * n,
+        performed_macs=performed,
+        utilization=util,
+        dram_read_bytes=st.dram_read_bytes,
+        dram_write_bytes=st.dram_write_bytes,
+        sram_read_bytes=sram_r,
+        sram_write_bytes=sram_w,
+        energy_pj=float(energy),
+        events=st.events,
+        check=check_state,
+        check_reason=reason,
+        seed=seed,
+        counters=counters,
+        params=params,
+        table=_table(plan, st),
+    )
+
+
+_RESULT_FIELDS = frozenset(RunResult.__dataclass_fields__)
+
+
+def _training(arch, m, k, n, spec, weight, name, flow, precision, batch, check, seed, trace):
+    try:
+        mod = importlib.import_module("hwsim.engines.training")
+    except ModuleNotFoundError as exc:
+        if exc.name != "hwsim.engines.training":
+            raise
+        raise ConfigError(
+            "training mode needs hwsim.engines.training, which is not installed"
+        ) from None
+    return mod.simulate_training(
+        arch,
+        m,
+        k,
+        n,
+        sparsity=spec,
+        weight=weight,
+        engine=name,
+        dataflow=flow,
+        precision=precision,
+        batch=batch,
+        check=check,
+        seed=seed,
+        trace=trace,
+    )

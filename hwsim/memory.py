@@ -1,0 +1,291 @@
+"""SimPy memory system: DRAM/HBM channels with contention, on-chip buffer accounting, fit checks."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import simpy
+
+from .errors import ShapeError
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .arch import Architecture, BufferSpec, DramSpec, EnergySpec
+
+__all__ = ["DramModel", "DramChannel", "Transfer", "OnChipBuffer", "check_fits", "check_tile_fits"]
+
+
+@dataclass
+class DramChannel:
+    """One DRAM/HBM channel: a FIFO server of its data bus.
+
+    Attributes
+    ----------
+    index : int
+        Channel number.
+    free_at : float
+        Time (cycles) the data bus finishes its last granted transfer.
+    busy_cycles : int
+        Cycles the data bus spent transferring.
+    transfers : int
+        Transfers (or transfer parts) served.
+    """
+
+    index: int
+    free_at: float = 0.0
+    busy_cycles: int = 0
+    transfers: int = 0
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """One channel's share of a read or write, for traces: bus busy ``[start, end)``, data at ``done``."""
+
+    op: str
+    tag: str
+    channel: int
+    nbytes: int
+    start: float
+    end: float
+    done: float
+
+
+class DramModel:
+    """Off-chip memory as ``channels`` FIFO servers in a SimPy environment (time in cycles).
+
+    A transfer is cut into ``dram.granule_bytes`` granules interleaved round-robin over the
+    channels (continuing where the previous transfer stopped). Each channel moves its share as
+    one piece: its bus is busy ``ceil(bytes / bytes_per_cycle_per_channel)`` cycles, starting when
+    the channel is free (requests are served in arrival order, like a capacity-1
+    ``simpy.Resource``), and the data is complete ``latency_cycles`` later (latency is pipelined:
+    it does not hold the bus). An uncontended transfer on one channel therefore takes exactly
+    ``latency_cycles + ceil(bytes / bytes_per_cycle_per_channel)``; two transfers on one channel
+    serialise on the bus. The grant time of a FIFO server is ``max(now, free_at)``, so it is
+    computed directly instead of scheduling request/release events: a transfer costs one SimPy
+    timeout whatever the channel count, keeping events proportional to tiles (DESIGN.md, 3).
+
+    Parameters
+    ----------
+    env : simpy.Environment
+        Environment whose ``now`` counts accelerator cycles.
+    dram : DramSpec
+        Channels, total bandwidth, latency and interleave granule.
+    clock_mhz : float
+        Accelerator clock, to convert GB/s and ns to bytes/cycle and cycles.
+    energy : EnergySpec, optional
+        When given, :attr:`energy_pj` accumulates ``dram_pj_per_byte`` per byte moved.
+    record : bool
+        Keep every :class:`Transfer` in :attr:`log` (for traces).
+
+    Attributes
+    ----------
+    read_bytes, write_bytes : int
+        Bytes moved so far.
+    channels : list[DramChannel]
+        Per-channel state (``busy_cycles``...).
+    bytes_per_cycle : float
+        Bytes per cycle of one channel.
+    latency_cycles : int
+        Access latency in cycles.
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        dram: DramSpec,
+        clock_mhz: float,
+        *,
+        energy: EnergySpec | None = None,
+        record: bool = False,
+    ):
+        self.env = env
+        self.dram = dram
+        self.clock_mhz = float(clock_mhz)
+        self.energy = energy
+        self.record = record
+        self.read_bytes = 0
+        self.write_bytes = 0
+        self.energy_pj = 0.0
+        self.log: list[Transfer] = []
+        self.channels = [DramChannel(i) for i in range(dram.channels)]
+        self.bytes_per_cycle = dram.bytes_per_cycle_per_channel(self.clock_mhz)
+        self.latency_cycles = dram.latency_cycles(self.clock_mhz)
+        self._next_channel = 0
+
+    @property
+    def busy_cycles(self) -> list[int]:
+        """Data-bus busy cycles of each channel."""
+        return [c.busy_cycles for c in self.channels]
+
+    def read(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
+        """Start a read of ``nbytes``; the returned process finishes when all data arrived."""
+        return self.env.process(self._transfer("read", int(nbytes), tag))
+
+    def write(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
+        """Start a write of ``nbytes``; the returned process finishes when it is complete."""
+        return self.env.process(self._transfer("write", int(nbytes), tag))
+
+    def split(self, nbytes: int) -> list[tuple[int, int]]:
+        """``(channel, bytes)`` shares of a transfer starting at the next channel (no side effect)."""
+        if nbytes <= 0:
+            return []
+        n_ch = len(self.channels)
+        g = self.dram.granule_bytes
+        granules = -(-nbytes // g)
+        last = nbytes - (granules - 1) * g
+        full, extra = divmod(granules, n_ch)
+        shares = []
+        for j in range(min(granules, n_ch)):
+            count = full + (1 if j < extra else 0)
+            size = count * g
+            if j == (granules - 1) % n_ch:
+                size -= g - last  # this channel carries the short last granule
+            shares.append(((self._next_channel + j) % n_ch, size))
+        return shares
+
+    def _transfer(self, op: str, nbytes: int, tag: str):
+        env = self.env
+        now = env.now
+        done = now
+        shares = self.split(nbytes)
+        if nbytes > 0:
+            self._next_channel = (self._next_channel + -(-nbytes // self.dram.granule_bytes)) % len(
+                self.channels
+            )
+        for ch_index, size in shares:
+            ch = self.channels[ch_index]
+            busy = math.ceil(size / self.bytes_per_cycle - 1e-9)
+            start = max(now, ch.free_at)
+            ch.free_at = start + busy
+            ch.busy_cycles += busy
+            ch.transfers += 1
+            end_data = ch.free_at + self.latency_cycles
+            done = max(done, end_data)
+            if self.record:
+                self.log.append(Transfer(op, tag, ch_index, size, start, ch.free_at, end_data))
+        if op == "read":
+            self.read_bytes += nbytes
+        else:
+            self.write_bytes += nbytes
+        if self.energy is not None:
+            self.energy_pj += nbytes * self.energy.dram_pj_per_byte
+        if done > now:
+            yield env.timeout(done - now)
+        return done
+
+
+class OnChipBuffer:
+    """Accounting of one on-chip SRAM buffer: occupancy, peak, traffic and port cycles.
+
+    Parameters
+    ----------
+    capacity_bytes, banks, bytes_per_cycle : int
+        As in :class:`hwsim.arch.BufferSpec`.
+    name : str
+        Buffer name, used in error messages.
+
+    Raises
+    ------
+    ShapeError
+        From :meth:`allocate` when the buffer would overflow.
+    """
+
+    def __init__(
+        self,
+        capacity_bytes: int,
+        banks: int = 1,
+        bytes_per_cycle: int = 64,
+        *,
+        name: str = "buffer",
+    ):
+        for label, v in (
+            ("capacity_bytes", capacity_bytes),
+            ("banks", banks),
+            ("bytes_per_cycle", bytes_per_cycle),
+        ):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{label} must be a positive integer, not {v!r}")
+        self.capacity_bytes = capacity_bytes
+        self.banks = banks
+        self.bytes_per_cycle = bytes_per_cycle
+        self.name = name
+        self.used = 0
+        self.peak = 0
+        self.read_bytes = 0
+        self.write_bytes = 0
+
+    @classmethod
+    def from_spec(cls, name: str, spec: BufferSpec) -> OnChipBuffer:
+        """Buffer from an architecture's :class:`~hwsim.arch.BufferSpec`."""
+        return cls(spec.capacity_bytes, spec.banks, spec.bytes_per_cycle, name=name)
+
+    def allocate(self, nbytes: int) -> None:
+        """Reserve ``nbytes``; ShapeError naming the buffer and sizes when it does not fit."""
+        if self.used + nbytes > self.capacity_bytes:
+            raise ShapeError(
+                f"buffer {self.name!r} overflows: {self.used} B used + {nbytes} B requested "
+                f"> capacity {self.capacity_bytes} B"
+            )
+        self.used += nbytes
+        self.peak = max(self.peak, self.used)
+
+    def free(self, nbytes: int) -> None:
+        """Release ``nbytes`` reserved earlier."""
+        if nbytes > self.used:
+            raise ValueError(
+                f"buffer {self.name!r}: freeing {nbytes} B but only {self.used} B used"
+            )
+        self.used -= nbytes
+
+    def read(self, nbytes: int) -> int:
+        """Count a read; returns the port cycles it takes."""
+        self.read_bytes += nbytes
+        return self.access_cycles(nbytes)
+
+    def write(self, nbytes: int) -> int:
+        """Count a write; returns the port cycles it takes."""
+        self.write_bytes += nbytes
+        return self.access_cycles(nbytes)
+
+    def access_cycles(self, nbytes: int) -> int:
+        """Port cycles to move ``nbytes`` (all banks in parallel)."""
+        return -(-int(nbytes) // self.bytes_per_cycle)
+
+
+def check_fits(name: str, capacity_bytes: int, tile_bytes: int, *, slots: int = 1) -> None:
+    """Raise ShapeError when ``slots`` copies of a ``tile_bytes`` tile exceed ``capacity_bytes``."""
+    need = int(tile_bytes) * slots
+    if need > capacity_bytes:
+        copies = f"{slots} x {int(tile_bytes)} B = {need} B" if slots > 1 else f"{need} B"
+        raise ShapeError(
+            f"one tile does not fit in on-chip buffer {name!r}: needs {copies}, "
+            f"capacity is {capacity_bytes} B"
+        )
+
+
+def check_tile_fits(
+    arch: Architecture, tile_bytes: int, *, slots: int = 2, buffer: str | None = None
+) -> None:
+    """Check that ``slots`` tiles (double buffering: 2) fit on chip.
+
+    With ``buffer`` the named buffer is checked; otherwise the total of all buffers.
+
+    Raises
+    ------
+    ShapeError
+        Naming the buffer(s) and the sizes.
+    ConfigError
+        When ``buffer`` is not a buffer of the architecture.
+    """
+    if buffer is not None:
+        if buffer not in arch.buffers:
+            from .errors import ConfigError
+
+            raise ConfigError(
+                f"no buffer {buffer!r}; buffers: {', '.join(arch.buffers)}", key="buffers"
+            )
+        check_fits(buffer, arch.buffers[buffer].capacity_bytes, tile_bytes, slots=slots)
+        return
+    name = "+".join(arch.buffers) or "<none>"
+    check_fits(name, arch.onchip_bytes, tile_bytes, slots=slots)

@@ -1,0 +1,233 @@
+"""``simulate_spgemm``: SMASH row-wise hashing and the inner/outer baselines, timed in SimPy."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import scipy.sparse as sp
+
+from ..errors import CheckFailedError, ConfigError
+from ..result import RunResult
+from .inputs import operands
+from .spec import SpgemmSpec
+from .work import row_work
+
+__all__ = ["simulate_spgemm", "DATAFLOWS", "check_output"]
+
+#: Dataflows of :func:`simulate_spgemm`.
+DATAFLOWS = ("rowwise-hash", "inner", "outer")
+
+#: Counters every dataflow reports (0 when it has no such event), in JSON order.
+_COUNTER_KEYS = (
+    "partial_products",
+    "nnz_out",
+    "hash_probes",
+    "hash_collisions",
+    "bank_conflicts",
+    "atomic_ops",
+    "fetched_elements",
+    "redundant_fetches",
+    "partial_product_bytes",
+    "windows",
+    "window_splits",
+    "overflow_passes",
+)
+
+
+def _engine(arch, engine: str | None) -> tuple[str, SpgemmSpec]:
+    if engine is not None:
+        spec = arch.engine(engine)
+        if not isinstance(spec, SpgemmSpec):
+            raise ConfigError(
+                f"engine {engine!r} of {arch.name!r} is kind {spec.kind!r}, expected 'spgemm'",
+                key=f"engines.{engine}",
+            )
+        return engine, spec
+    for name, spec in arch.engines.items():
+        if isinstance(spec, SpgemmSpec):
+            return name, spec
+    raise ConfigError(
+        f"architecture {arch.name!r} has no engine of kind 'spgemm'; engines: "
+        f"{', '.join(f'{k} ({v.kind})' for k, v in arch.engines.items())}",
+        key="engines",
+    )
+
+
+def check_output(out: sp.csr_array, a: sp.csr_array, b: sp.csr_array, *, rtol: float = 1e-9) -> str | None:
+    """Compare the engine's output with SciPy's ``A @ B``; ``None`` when equal, else why not.
+
+    Both sides go through ``eliminate_zeros()`` (exact cancellations differ with summation
+    order) and the values must agree to ``rtol`` relative to the largest ``|A||B|`` sum.
+    """
+    ref = sp.csr_array(a @ b)
+    got = sp.csr_array(out)
+    ref.eliminate_zeros()
+    got.eliminate_zeros()
+    if got.shape != ref.shape:
+        return f"output shape {got.shape} != reference {ref.shape}"
+    scale = abs(sp.csr_array(abs(a) @ abs(b))).max() if a.nnz and b.nnz else 0.0
+    diff = abs(got - ref).max() if (got.nnz or ref.nnz) else 0.0
+    tol = rtol * max(float(scale), 1e-300)
+    if diff > tol:
+        return f"max |C - A@B| = {diff:.3g} exceeds {tol:.3g} (nnz {got.nnz} vs {ref.nnz})"
+    return None
+
+
+def simulate_spgemm(
+    a: Any,
+    b: Any = None,
+    *,
+    arch: Any = "smash-piuma",
+    dataflow: str = "rowwise-hash",
+    workers: int | None = None,
+    seed: int = 0,
+    check: bool = True,
+    engine: str | None = None,
+    record: bool = False,
+    **overrides: Any,
+) -> RunResult:
+    """Simulate ``C = A·B`` (``A·A`` when ``b`` is None) on a many-core SpGEMM machine.
+
+    Parameters
+    ----------
+    a, b : scipy.sparse matrix, Matrix Market path, networkx graph or 2-D array
+        Operands (see :func:`hwsim.spgemm.inputs.as_csr`).
+    arch : Architecture, preset name or YAML path
+        Machine with an engine of kind ``spgemm`` (default preset ``smash-piuma``).
+    dataflow : str
+        ``"rowwise-hash"`` (SMASH), ``"inner"`` or ``"outer"``.
+    workers : int, optional
+        Worker cores (overrides the spec's ``cores``).
+    seed : int
+        Recorded in the result (the dataflows are deterministic; R-MAT inputs take their own).
+    check : bool
+        Compare the engine's output with SciPy's ``A @ B``.
+    engine : str, optional
+        Engine name when the architecture has several ``spgemm`` engines.
+    record : bool
+        Keep the SimPy event log, ``[event, phase, task, worker, cycle]`` entries, in
+        ``result.params["log"]``.
+    **overrides
+        Fields of the spgemm spec (``table_entries=1024``, ``atomic_latency=64``...), validated.
+
+    Returns
+    -------
+    RunResult
+        ``kind="spgemm"``; counts (``partial_products``, ``nnz_out``, ``hash_probes``...) in
+        ``counters``. ``utilization = partial_products / (cores * issue_width * cycles)``.
+
+    Raises
+    ------
+    ConfigError
+        Unknown dataflow, bad overrides, no spgemm engine.
+    ShapeError, InputFileError
+        Bad operands.
+    CheckFailedError
+        The output differs from ``A @ B`` or the structural count from the symbolic product.
+    """
+    from ..arch import load_arch
+
+    t0 = time.perf_counter()
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
+                          key="dataflow")
+    machine = load_arch(arch)
+    name, spec = _engine(machine, engine)
+    if workers is not None:
+        overrides = {**overrides, "cores": workers}
+    if overrides:
+        machine = machine.with_engine_overrides(name, **overrides)
+        spec = machine.engine(name)
+    A, B = operands(a, b)
+    work = row_work(A, B)
+    if dataflow == "rowwise-hash":
+        from .rowwise import plan_rowwise
+
+        plan = plan_rowwise(A, B, work, spec)
+    elif dataflow == "inner":
+        from .baselines import plan_inner
+
+        plan = plan_inner(A, B, work, spec)
+    else:
+        from .baselines import plan_outer
+
+        plan = plan_outer(A, B, work, spec)
+    from .sim import run_phases
+
+    st = run_phases(plan.phases, workers=spec.cores, dram_spec=machine.dram,
+                    clock_mhz=machine.clock_mhz, record=record)
+    counters = {k: 0 for k in _COUNTER_KEYS}
+    counters.update(plan.counters)
+    counters["fetched_elements"] = counters.get("fetched_elements") or int(A.nnz + counters["partial_products"])
+    counters["phase_cycles"] = st.phase_cycles
+    reason = None
+    state = "skipped"
+    if plan.nnz_out != work.nnz_out or counters["partial_products"] != work.partial_products:
+        raise CheckFailedError(
+            f"{dataflow}: engine counted {counters['partial_products']} products / "
+            f"{plan.nnz_out} outputs, symbolic product gives {work.partial_products} / {work.nnz_out}"
+        )
+    if check:
+        reason = check_output(plan.output, A, B)
+        if reason is not None:
+            raise CheckFailedError(f"{dataflow}: {reason}")
+        state = "passed"
+    else:
+        reason = "check disabled"
+    pp = int(counters["partial_products"])
+    cycles = max(st.cycles, 1)
+    util = pp / (spec.multipliers * cycles)
+    e = machine.energy
+    mac_pj = e.mac("fp32") if e.mac_pj.fp32 is not None else e.mac("fp16")
+    energy = (
+        pp * mac_pj
+        + (st.dram_read_bytes + st.dram_write_bytes) * e.dram_pj_per_byte
+        + (plan.sram_read_bytes + plan.sram_write_bytes) * e.sram_pj_per_byte
+        + int(counters["atomic_ops"]) * (e.atomic_pj or 0.0)
+    )
+    params = {
+        "dataflow": dataflow,
+        "shape_a": list(A.shape),
+        "shape_b": list(B.shape),
+        "nnz_a": int(A.nnz),
+        "nnz_b": int(B.nnz),
+        "workers": spec.cores,
+        "kernel": spec.kernel if dataflow == "rowwise-hash" else None,
+        "table_entries": spec.table_entries,
+        "overrides": {k: v for k, v in overrides.items()},
+    }
+    table = None
+    if plan.table:
+        import pandas as pd
+
+        table = pd.DataFrame(plan.table)
+    result = RunResult(
+        kind="spgemm",
+        engine=name,
+        arch=machine.name,
+        arch_hash=machine.hash(),
+        cycles=st.cycles,
+        compute_cycles=st.compute_cycles,
+        stall_cycles=st.stall_cycles,
+        seconds=machine.cycles_to_seconds(st.cycles),
+        wall_seconds=time.perf_counter() - t0,
+        dense_macs=work.dense_macs,
+        performed_macs=pp,
+        utilization=float(util),
+        dram_read_bytes=st.dram_read_bytes,
+        dram_write_bytes=st.dram_write_bytes,
+        sram_read_bytes=int(plan.sram_read_bytes),
+        sram_write_bytes=int(plan.sram_write_bytes),
+        energy_pj=float(energy),
+        events=st.events,
+        check=state,
+        check_reason=reason,
+        seed=seed,
+        counters=counters,
+        params=params,
+        table=table,
+    )
+    if record:
+        result.params["log"] = [list(x) for x in st.log]
+    return result

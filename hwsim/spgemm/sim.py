@@ -1,0 +1,130 @@
+"""SimPy run of SpGEMM tasks: worker cores pull tasks and share the DRAM channels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..memory import DramModel
+from ..pipeline import CountingEnvironment
+
+__all__ = ["SimStats", "run_phases"]
+
+
+@dataclass
+class SimStats:
+    """Outcome of :func:`run_phases` (cycles of the accelerator clock).
+
+    Attributes
+    ----------
+    cycles : int
+        End of the last phase (all writes complete).
+    compute_cycles : int
+        Sum over phases of the busiest worker's compute (overlapped part + tail).
+    stall_cycles : int
+        ``cycles - compute_cycles``: waiting on DRAM, on the slowest worker, on final writes.
+    events : int
+        SimPy events processed.
+    dram_read_bytes, dram_write_bytes : int
+        Traffic through the DRAM model.
+    phase_cycles : dict
+        Duration of each phase.
+    log : list
+        ``(event, phase, task, worker, time)`` tuples when recording, with ``event`` one of
+        ``start``, ``data``, ``computed``, ``done``, ``written``.
+    """
+
+    cycles: int
+    compute_cycles: int
+    stall_cycles: int
+    events: int
+    dram_read_bytes: int
+    dram_write_bytes: int
+    phase_cycles: dict[str, int] = field(default_factory=dict)
+    log: list = field(default_factory=list)
+
+
+def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: bool = False) -> SimStats:
+    """Run phases one after another (a barrier between them) on ``workers`` cores.
+
+    Inside a phase every worker repeatedly takes the next task (dynamic distribution, in plan
+    order), starts streaming its ``read_bytes`` from DRAM while computing for
+    ``compute_cycles`` (multithreading overlaps the two: the task waits for both), then spends
+    ``tail_cycles`` (write-back) and starts the ``write_bytes`` write without waiting for it.
+    The phase ends when every task and every write is done. All workers share one
+    :class:`~hwsim.memory.DramModel`, so their streams contend for the channels.
+
+    Parameters
+    ----------
+    phases : list of TaskPlan
+        Per-task arrays (``read_bytes``, ``compute_cycles``, ``tail_cycles``, ``write_bytes``).
+    workers : int
+        Worker cores.
+    dram_spec : hwsim.arch.DramSpec
+        Memory to contend for.
+    clock_mhz : float
+        Clock of the cycle counts.
+    record : bool
+        Keep an event log in :attr:`SimStats.log`.
+    """
+    env = CountingEnvironment()
+    dram = DramModel(env, dram_spec, clock_mhz)
+    log: list = []
+    compute_total = 0
+    phase_cycles: dict[str, int] = {}
+
+    def worker(wid: int, plan, state: dict, busy: list[int], writes: list):
+        rb, cc, tc, wb = plan.read_bytes, plan.compute_cycles, plan.tail_cycles, plan.write_bytes
+        while state["next"] < plan.tasks:
+            i = state["next"]
+            state["next"] += 1
+            if record:
+                log.append(("start", plan.name, i, wid, env.now))
+            work = [env.timeout(int(cc[i]))]
+            if rb[i] > 0:
+                work.append(dram.read(int(rb[i]), tag=f"{plan.name}{i}"))
+            yield env.all_of(work)
+            if record:
+                log.append(("data", plan.name, i, wid, env.now))
+            if tc[i] > 0:
+                yield env.timeout(int(tc[i]))
+            if record:
+                log.append(("done", plan.name, i, wid, env.now))
+            busy[wid] += int(cc[i]) + int(tc[i])
+            if wb[i] > 0:
+                writes.append(env.process(_write(dram, int(wb[i]), plan.name, i, wid)))
+
+    def _write(dram, nbytes, name, i, wid):
+        yield dram.write(nbytes, tag=f"{name}{i}w")
+        if record:
+            log.append(("written", name, i, wid, env.now))
+
+    def driver():
+        nonlocal compute_total
+        for plan in phases:
+            t0 = env.now
+            state = {"next": 0}
+            busy = [0] * workers
+            writes: list = []
+            procs = [env.process(worker(w, plan, state, busy, writes)) for w in range(workers)]
+            yield env.all_of(procs)
+            if writes:
+                yield env.all_of(writes)
+            phase_cycles[plan.name] = int(np.ceil(env.now - t0))
+            compute_total += max(busy) if busy else 0
+
+    env.process(driver())
+    env.run()
+    cycles = int(np.ceil(env.now))
+    compute = min(compute_total, cycles)
+    return SimStats(
+        cycles=cycles,
+        compute_cycles=compute,
+        stall_cycles=cycles - compute,
+        events=env.events,
+        dram_read_bytes=int(dram.read_bytes),
+        dram_write_bytes=int(dram.write_bytes),
+        phase_cycles=phase_cycles,
+        log=log,
+    )

@@ -1,0 +1,94 @@
+"""Tests for ``hwsim gemm`` (runs the real systolic / PE-array engines when present)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from hwsim.cli import main
+
+KEYS = {
+    "cycles", "compute_cycles", "stall_cycles", "seconds", "wall_seconds", "dense_macs",
+    "performed_macs", "utilization", "dram_read_bytes", "dram_write_bytes", "energy_pj",
+    "events", "check", "seed", "arch_hash", "schema_version", "hwsim_version", "params",
+}  # fmt: skip
+
+
+@pytest.fixture(autouse=True)
+def _needs_systolic():
+    pytest.importorskip("hwsim.engines.systolic")
+
+
+def test_json_keys(capsys):
+    argv = ["gemm", "--arch", "dense-systolic", "--m", "64", "--k", "96", "--n", "48", "--json"]
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert KEYS <= set(doc)
+    assert doc["check"] == "passed" and doc["dense_macs"] == 64 * 96 * 48
+    assert doc["cycles"] == doc["compute_cycles"] + doc["stall_cycles"]
+    assert doc["params"]["dataflow"] == "os"
+
+
+def test_text_output(capsys):
+    argv = ["gemm", "--arch", "dense-systolic", "--m", "8", "--k", "8", "--n", "8", "--no-check"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    for key in ("cycles", "stall_cycles", "utilization", "arch_hash", "check_reason"):
+        assert key in out
+    assert "skipped" in out
+
+
+def test_options(capsys):
+    argv = [
+        "gemm", "--arch", "dense-systolic", "--m", "32", "--k", "64", "--n", "32",
+        "--dataflow", "ws", "--array", "16x8", "--batch", "2", "--seed", "5",
+        "--sparsity", "2:8", "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["params"]["array"] == [16, 8] and doc["params"]["batch"] == 2
+    assert doc["dense_macs"] == 64 * 64 * 32 and doc["seed"] == 5
+
+
+def test_sat_pe_array(capsys):
+    pytest.importorskip("hwsim.engines.pe_array")
+    argv = ["gemm", "--arch", "sat-vcu1525", "--m", "64", "--k", "128", "--n", "64"]
+    assert main([*argv, "--sparsity", "2:8", "--json"]) == 0
+    sparse = json.loads(capsys.readouterr().out)
+    assert main([*argv, "--json"]) == 0
+    dense = json.loads(capsys.readouterr().out)
+    assert sparse["check"] == dense["check"] == "passed"
+    assert sparse["performed_macs"] < dense["performed_macs"]
+
+
+def test_trace_written(tmp_path, capsys):
+    path = tmp_path / "t.json"
+    argv = ["gemm", "--arch", "dense-systolic", "--m", "16", "--k", "16", "--n", "16"]
+    assert main([*argv, "--trace", str(path)]) == 0
+    doc = json.loads(path.read_text())
+    assert any(e["ph"] == "X" for e in doc["traceEvents"])
+    assert str(path) in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        (["--m", "0", "--k", "4", "--n", "4"], "ShapeError: m must be an integer >= 1, got 0"),
+        (["--m", "4", "--k", "4", "--n", "4", "--engine", "tpu"], "ConfigError: no engine 'tpu'"),
+        (["--m", "4", "--k", "4", "--n", "4", "--sparsity", "3:2"], "Error: "),
+        (
+            ["--m", "4", "--k", "4", "--n", "4", "--array", "axb"],
+            "ConfigError: array must look like RxC",
+        ),
+    ],
+)
+def test_errors_one_line_exit_1(extra, match, capsys):
+    assert main(["gemm", "--arch", "dense-systolic", *extra]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("hwsim: error: ") and match in err
+
+
+def test_unknown_arch(capsys):
+    assert main(["gemm", "--arch", "nope", "--m", "4", "--k", "4", "--n", "4"]) == 1
+    assert "unknown architecture preset 'nope'" in capsys.readouterr().err

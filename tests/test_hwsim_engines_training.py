@@ -1,0 +1,53 @@
+"""Tests of hwsim.engines.training: SAT's BDWP training step."""
+
+import numpy as np
+import pytest
+
+from hwsim.arch import load_arch
+from hwsim.engines.training import pregeneration_cycles, simulate_training
+
+
+@pytest.fixture(scope="module")
+def runs():
+    sparse = simulate_training("sat-vcu1525", 512, 512, 512, sparsity="2:8", check=False)
+    dense = simulate_training("sat-vcu1525", 512, 512, 512, sparsity="dense", check=False)
+    return sparse, dense
+
+
+def test_bdwp_speedup_between_sat_and_bound(runs):
+    sparse, dense = runs
+    speedup = dense.cycles / sparse.cycles
+    assert 1.5 <= speedup <= 2.0
+
+
+def test_table_and_pregeneration_overlap(runs):
+    sparse, dense = runs
+    assert list(sparse.table["gemm"]) == ["ff", "bp", "wu", "pregen"]
+    assert sparse.counters["pregen_cycles"] == pregeneration_cycles(load_arch("sat-vcu1525"), 512, 512)
+    wu = sparse.counters["wu_cycles"]
+    assert sparse.counters["pregen_exposed_cycles"] == max(0, sparse.counters["pregen_cycles"] - wu)
+    assert sparse.cycles == sum(sparse.counters[f"{g}_cycles"] for g in ("ff", "bp", "wu")) + (
+        sparse.counters["pregen_exposed_cycles"]
+    )
+    assert dense.counters["pregen_cycles"] == 0
+
+
+def test_exposed_pregeneration_adds_time():
+    arch = load_arch("sat-vcu1525")
+    slow = arch.__class__.from_dict({**arch.to_dict(), "vector": {"lanes": 1, "ops_per_cycle": 1}})
+    r = simulate_training(slow, 32, 256, 256, sparsity="2:8", check=False)
+    assert r.counters["pregen_exposed_cycles"] > 0
+
+
+def test_functional_check_all_three_gemms():
+    w = np.random.default_rng(0).integers(-50, 50, size=(40, 24)).astype(np.int8)
+    r = simulate_training("sat-vcu1525", 16, 40, 24, sparsity="2:8", weight=w)
+    assert r.check == "passed"
+    assert set(r.table["check"].dropna()) == {"passed"}
+
+
+def test_via_simulate_gemm():
+    from hwsim.gemm import simulate_gemm
+
+    r = simulate_gemm("sat-vcu1525", 32, 64, 32, sparsity="2:8", training=True)
+    assert r.kind == "training" and r.check == "passed"

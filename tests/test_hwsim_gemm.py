@@ -1,0 +1,249 @@
+"""Tests for hwsim.gemm: the driver with a private fake engine, then the real engines end to end."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import hwsim.gemm as gemm_mod
+from hwsim.arch import Architecture, EngineSpec, load_arch, register_engine_kind
+from hwsim.engines import ENGINE_MODELS, register_engine_model
+from hwsim.engines.base import GemmWork, TilePlan
+from hwsim.errors import CheckFailedError, ConfigError, PatternError, ShapeError
+from hwsim.gemm import parse_array, simulate_gemm
+from hwsim.result import RunResult
+
+
+@register_engine_kind("_test_gemm_fake")
+@dataclass(frozen=True)
+class _FakeSpec(EngineSpec):
+    gemm_capable: ClassVar[bool] = True
+    rows: int = field(default=4, metadata={"range": (1, 64)})
+    cols: int = field(default=4, metadata={"range": (1, 64)})
+
+    @property
+    def multipliers(self) -> int:
+        return self.rows * self.cols
+
+
+@register_engine_model("_test_gemm_fake")
+class _FakeEngine:
+    """One tile per 64 rows of M; skips zero weights; ``corrupt`` breaks the output."""
+
+    corrupt: ClassVar[bool] = False
+    seen: ClassVar[list] = []
+
+    def plan(self, work: GemmWork, arch: Architecture, engine_name: str) -> TilePlan:
+        spec = arch.engine(engine_name)
+        type(self).seen.append(work)
+        nnz = int(np.count_nonzero(work.weight))
+        rows = np.diff(np.r_[np.arange(0, work.m, 64), work.m])
+        macs = rows * nnz
+        eb = work.elem_bytes
+        return TilePlan(
+            engine=engine_name,
+            multipliers=spec.multipliers,
+            compute_cycles=-(-macs // spec.multipliers),
+            load_bytes=rows * work.k * eb + nnz * eb,
+            store_bytes=rows * work.n * eb,
+            performed_macs=macs,
+            sram_read_bytes=rows * work.k * eb,
+            sram_write_bytes=rows * work.n * eb,
+            buffer_bytes=64 * work.k * eb,
+            tiles=pd.DataFrame({"m0": np.arange(rows.size) * 64}),
+            notes={"fake_nnz": nnz, "cycles": 123},  # "cycles" must not clash with results
+        )
+
+    def compute(self, work: GemmWork, arch: Architecture, engine_name: str) -> np.ndarray:
+        out = work.act.astype(np.int64) @ work.weight.astype(np.int64)
+        if type(self).corrupt:
+            out[1, 2] += 1
+        return out
+
+
+@pytest.fixture
+def arch() -> Architecture:
+    d = load_arch("dense-systolic").to_dict()
+    d["engines"] = {"fake": {"kind": "_test_gemm_fake", "rows": 4, "cols": 4}}
+    return Architecture.from_dict(d, source="<fake>")
+
+
+def test_result_fields(arch):
+    r = simulate_gemm(arch, 100, 32, 16, seed=3)
+    assert isinstance(r, RunResult) and r.kind == "gemm" and r.engine == "fake"
+    assert r.cycles == r.compute_cycles + r.stall_cycles and r.stall_cycles > 0
+    assert r.dense_macs == 100 * 32 * 16 == r.performed_macs  # dense weight: no zeros
+    assert r.check == "passed" and r.check_reason is None and r.seed == 3
+    assert r.arch_hash == arch.hash()
+    assert r.seconds == pytest.approx(r.cycles / 200e6)
+    assert r.utilization == pytest.approx(r.performed_macs / (16 * r.cycles))
+    e = arch.energy
+    assert r.energy_pj == pytest.approx(
+        r.performed_macs * e.mac("int8")
+        + (r.sram_read_bytes + r.sram_write_bytes) * e.sram_pj_per_byte
+        + (r.dram_read_bytes + r.dram_write_bytes) * e.dram_pj_per_byte
+    )
+    assert r.events > 0 and r.wall_seconds > 0
+    assert list(r.table["m0"]) == [0, 64]
+    assert list(r.table["compute_start"]) == sorted(r.table["compute_start"])
+    assert r.counters["num_tiles"] == 2 and r.counters["fake_nnz"] == 32 * 16
+    assert "cycles" not in r.counters
+    assert r.params["m"] == 100 and r.params["sparsity"] == "dense"
+    d = r.to_dict()
+    json.dumps(d)
+    assert d["num_tiles"] == 2 and d["check"] == "passed"
+
+
+def test_batch_multiplies_m(arch):
+    r = simulate_gemm(arch, 10, 8, 8, batch=3)
+    assert r.dense_macs == 30 * 8 * 8
+    assert _FakeEngine.seen[-1].m == 30
+
+
+def test_sparsity_reduces_performed_macs(arch):
+    r = simulate_gemm(arch, 64, 64, 32, sparsity="2:8")
+    assert r.performed_macs == r.dense_macs // 4
+    assert r.check == "passed"
+    assert str(_FakeEngine.seen[-1].sparsity) == "2:8"
+
+
+def test_given_weight_zeros_count(arch):
+    w = np.ones((16, 8), dtype=np.int8)
+    w[:8] = 0
+    r = simulate_gemm(arch, 4, 16, 8, weight=w)
+    assert r.performed_macs == 4 * 8 * 8 and r.params["weight_given"]
+    with pytest.raises(
+        ShapeError, match=r"weight must have shape \(k, n\) = \(16, 4\), got \(16, 8\)"
+    ):
+        simulate_gemm(arch, 4, 16, 4, weight=w)
+    with pytest.raises(PatternError):
+        simulate_gemm(arch, 4, 16, 8, weight=np.ones((16, 8), dtype=np.int8), sparsity="2:8")
+
+
+def test_seeded_operands_deterministic(arch):
+    simulate_gemm(arch, 8, 16, 8, sparsity="unstructured:0.5", seed=7)
+    a = _FakeEngine.seen[-1]
+    simulate_gemm(arch, 8, 16, 8, sparsity="unstructured:0.5", seed=7)
+    b = _FakeEngine.seen[-1]
+    assert np.array_equal(a.weight, b.weight) and np.array_equal(a.act, b.act)
+    assert a.act.dtype == np.int8 and a.seed == 7
+
+
+def test_check_failure_names_engine_position_values(arch, monkeypatch):
+    monkeypatch.setattr(_FakeEngine, "corrupt", True)
+    with pytest.raises(
+        CheckFailedError,
+        match=r"engine 'fake' \(_test_gemm_fake\) output differs .* at \[1, 2\]: got .*, expected .* \(1 of 64 elements differ\)",
+    ):
+        simulate_gemm(arch, 8, 8, 8)
+
+
+def test_check_skipped(arch, monkeypatch):
+    r = simulate_gemm(arch, 8, 8, 8, check=False)
+    assert r.check == "skipped" and "disabled" in r.check_reason
+    assert _FakeEngine.seen[-1].act is None
+    monkeypatch.setattr(gemm_mod, "CHECK_ELEMENT_LIMIT", 100)
+    r = simulate_gemm(arch, 8, 8, 8)
+    assert r.check == "skipped" and "too large" in r.check_reason
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"m": 0}, r"m must be an integer >= 1, got 0"),
+        ({"k": 1.5}, r"k must be an integer >= 1, got 1\.5"),
+        ({"n": "3"}, r"n must be an integer >= 1, got '3'"),
+        ({"batch": 0}, r"batch must be an integer >= 1, got 0"),
+    ],
+)
+def test_impossible_shapes(arch, kwargs, match):
+    shape = {"m": 4, "k": 4, "n": 4}
+    shape.update({k: v for k, v in kwargs.items() if k in shape})
+    extra = {k: v for k, v in kwargs.items() if k not in shape}
+    with pytest.raises(ShapeError, match=match):
+        simulate_gemm(arch, shape["m"], shape["k"], shape["n"], **extra)
+
+
+def test_option_errors(arch):
+    with pytest.raises(ConfigError, match=r"no engine 'tpu' in architecture .*; engines: fake"):
+        simulate_gemm(arch, 4, 4, 4, engine="tpu")
+    with pytest.raises(ConfigError, match=r"precision must be one of .*got 'int4'"):
+        simulate_gemm(arch, 4, 4, 4, precision="int4")
+    with pytest.raises(ConfigError, match=r"supports dataflows ws, os, is, got 'xs'"):
+        simulate_gemm(arch, 4, 4, 4, dataflow="xs")
+    with pytest.raises(ConfigError, match=r"array must look like RxC"):
+        simulate_gemm(arch, 4, 4, 4, array="4by4")
+    with pytest.raises(ConfigError, match=r"supports dataflows ws, os, got 'is'"):
+        simulate_gemm("sat-vcu1525", 4, 8, 4, dataflow="is")
+
+
+def test_engine_by_kind_and_array_override(arch):
+    r = simulate_gemm(arch, 64, 16, 16, engine="_test_gemm_fake", array="8x2")
+    assert r.counters["multipliers"] == 16 and r.params["array"] == [8, 2]
+    r2 = simulate_gemm(arch, 64, 16, 16, array=(8, 8))
+    assert r2.counters["multipliers"] == 64 and r2.arch_hash != arch.hash()
+    assert parse_array("32x16") == (32, 16) and parse_array([2, 3]) == (2, 3)
+
+
+def test_trace_file_written(arch, tmp_path):
+    path = tmp_path / "sub" / "trace.json"
+    simulate_gemm(arch, 130, 16, 16, trace=path)
+    doc = json.loads(path.read_text())
+    assert sum(e["ph"] == "X" and e["cat"] == "compute" for e in doc["traceEvents"]) == 3
+    events: list = []
+    simulate_gemm(arch, 130, 16, 16, trace=events)
+    assert any(e["ph"] == "X" for e in events)
+
+
+def test_training_without_module(arch, monkeypatch):
+    real = importlib.import_module
+
+    def fake_import(name, *a, **k):
+        if name == "hwsim.engines.training":
+            raise ModuleNotFoundError(name=name)
+        return real(name, *a, **k)
+
+    monkeypatch.setattr(gemm_mod.importlib, "import_module", fake_import)
+    with pytest.raises(ConfigError, match="training mode needs hwsim.engines.training"):
+        simulate_gemm(arch, 4, 4, 4, training=True)
+
+
+def test_unregistered_model():
+    d = load_arch("dense-systolic").to_dict()
+    d["engines"] = {"v": {"kind": "vector", "lanes": 4, "ops_per_cycle": 1}}
+    with pytest.raises(ConfigError, match=r"architecture 'dense-systolic' has no GEMM engine"):
+        simulate_gemm(Architecture.from_dict(d), 4, 4, 4)
+    assert "_test_gemm_fake" in ENGINE_MODELS
+
+
+# -- the real engines, end to end (when the engines helper's modules are present) --------------
+_REAL = [
+    ("dense-systolic", "hwsim.engines.systolic", "dense"),
+    ("dense-systolic", "hwsim.engines.systolic", "2:8"),
+    ("sat-vcu1525", "hwsim.engines.pe_array", "dense"),
+    ("sat-vcu1525", "hwsim.engines.pe_array", "2:8"),
+    ("flightllm-u280", "hwsim.engines.dsp_chain", "dense"),
+    ("flightllm-u280", "hwsim.engines.dsp_chain", "2:8"),
+]
+
+
+@pytest.mark.parametrize(("preset", "module", "sparsity"), _REAL)
+def test_real_engine_end_to_end(preset, module, sparsity):
+    pytest.importorskip(module)
+    r = simulate_gemm(preset, 96, 256, 80, sparsity=sparsity, seed=1)
+    assert r.check == "passed"
+    assert r.cycles == r.compute_cycles + r.stall_cycles > 0
+    assert 0 < r.utilization <= 1.0
+    assert r.dense_macs == 96 * 256 * 80
+    assert r.dram_read_bytes > 0 and r.dram_write_bytes > 0
+    if sparsity == "2:8" and preset != "dense-systolic":
+        dense = simulate_gemm(preset, 96, 256, 80, seed=1)
+        assert r.performed_macs < dense.performed_macs
+    assert math.isfinite(r.energy_pj) and r.energy_pj > 0

@@ -1,0 +1,77 @@
+"""``hwsim spgemm``: JSON keys, the three dataflows, one-line typed errors with exit 1."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import scipy.io
+import scipy.sparse as sp
+
+from hwsim.cli import main
+
+KEYS = (
+    "cycles compute_cycles stall_cycles seconds partial_products nnz_out dense_macs utilization "
+    "dram_read_bytes dram_write_bytes energy_pj hash_probes hash_collisions bank_conflicts "
+    "atomic_ops events check"
+).split()
+
+
+@pytest.mark.parametrize("dataflow", ["rowwise-hash", "inner", "outer"])
+def test_rmat_json(capsys, dataflow):
+    code = main(["spgemm", "--arch", "smash-piuma", "--rmat", "7,4", "--dataflow", dataflow,
+                 "--workers", "4", "--seed", "3", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    for k in KEYS:
+        assert k in out, k
+    assert out["schema_version"] == 1 and out["kind"] == "spgemm"
+    assert out["check"] == "passed" and out["params"]["workers"] == 4
+    assert out["params"]["input"] == "rmat:7,4" and out["seed"] == 3
+    assert out["dense_macs"] == 128**3
+
+
+def test_matrix_files_and_no_check(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    a, b = tmp_path / "a.mtx", tmp_path / "b.mtx"
+    scipy.io.mmwrite(a, sp.random_array((20, 30), density=0.2, rng=rng, format="coo"))
+    scipy.io.mmwrite(b, sp.random_array((30, 10), density=0.2, rng=rng, format="coo"))
+    assert main(["spgemm", "--matrix", str(a), "--matrix-b", str(b), "--no-check", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["check"] == "skipped" and out["params"]["shape_b"] == [30, 10]
+
+
+def test_shared_matrix(shared_data, capsys):
+    path = shared_data / "mtx" / "luxembourg_osm.mtx"
+    assert main(["spgemm", "--matrix", str(path), "--dataflow", "outer", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert (out["partial_products"], out["nnz_out"]) == (519206, 393261)
+
+
+@pytest.mark.parametrize(
+    ("args", "match"),
+    [
+        (["--matrix", "{tmp}/missing.mtx"], "InputFileError: .*missing.mtx: no such Matrix Market file"),
+        (["--matrix", "{tmp}/rect.mtx"], "ShapeError: .*rect.mtx: A·A needs a square matrix"),
+        (["--rmat", "5,4", "--arch", "nope"], "ConfigError: .*unknown architecture preset 'nope'"),
+        (["--rmat", "5,4", "--workers", "0"], "ValueError: --workers must be a positive integer"),
+    ],
+)
+def test_errors_one_line_exit_1(tmp_path, capsys, args, match):
+    scipy.io.mmwrite(tmp_path / "rect.mtx", sp.csr_array(np.ones((2, 3))))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    assert main(["spgemm", *args, "--json"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1
+    assert err.startswith("hwsim: error: ")
+    import re
+
+    assert re.search(match, err), err
+
+
+def test_bad_rmat_argument_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as info:
+        main(["spgemm", "--rmat", "five"])
+    assert info.value.code == 2
+    assert "SCALE,EDGEFACTOR" in capsys.readouterr().err
