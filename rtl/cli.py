@@ -45,13 +45,28 @@ def core_params_from_args(args: argparse.Namespace) -> dict[str, int]:
     )
 
 
+def _int_or_text(text: str):
+    """A decimal integer, or the text unchanged for :func:`validate_core_params` to reject.
+
+    argparse's ``type=int`` would print the usage and exit 2; passing the text on gives the
+    same one-line typed error (exit 1) as every other bad parameter.
+    """
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
 def _add_core_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pattern", default="2:4", metavar="N:M",
                    help="N non-zeros per group of M activations (default 2:4; N:N is dense)")
-    p.add_argument("--lanes", type=int, default=4, help="output lanes, 1..64 (default 4)")
-    p.add_argument("--act-width", type=int, default=8, help="activation bits, 2..16 (default 8)")
-    p.add_argument("--weight-width", type=int, default=8, help="weight bits, 2..16 (default 8)")
-    p.add_argument("--acc-width", type=int, default=32,
+    p.add_argument("--lanes", type=_int_or_text, default=4,
+                   help="output lanes, 1..64 (default 4)")
+    p.add_argument("--act-width", type=_int_or_text, default=8,
+                   help="activation bits, 2..16 (default 8)")
+    p.add_argument("--weight-width", type=_int_or_text, default=8,
+                   help="weight bits, 2..16 (default 8)")
+    p.add_argument("--acc-width", type=_int_or_text, default=32,
                    help="accumulator bits, 8..48 (default 32)")
 
 
@@ -74,7 +89,8 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("synth", help="FPGA resource counts through Yosys synth_xilinx")
     _add_core_args(p)
-    p.add_argument("--family", choices=("xc7", "xcup"), default="xc7",
+    # checked by synth_report, not argparse ``choices``: a bad family is a one-line error too
+    p.add_argument("--family", default="xc7", metavar="{xc7,xcup}",
                    help="xc7 (7-series) or xcup (UltraScale+); default xc7")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_synth)

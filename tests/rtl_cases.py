@@ -29,6 +29,8 @@ __all__ = [
     "MacCoreSuite",
     "simulate_amaranth",
     "dot_product_timestamps",
+    "dot_lengths",
+    "measured_core_cycles",
     "predict_out_cycles",
     "random_gaps",
     "random_ready",
@@ -65,7 +67,10 @@ class Case:
         The core is reset before each phase; a phase other than the last is cut by the next
         reset right after its last group transfers (its undelivered results are dropped).
     gaps : list of numpy.ndarray
-        Per phase and group: idle cycles the source inserts before offering the group.
+        Per phase and group ``g``: idle cycles the source waits after group ``g`` transfers
+        before it offers group ``g + 1`` (the last entry is unused; group 0 is offered in cycle
+        0). This is the ``input_gaps`` of :func:`hwsim.engines.pe_array.predict_core_cycles`,
+        so a case's gaps go to the SimPy model's prediction unchanged.
     ready : numpy.ndarray
         ``o.ready`` in cycle ``c`` of a phase is ``ready[c % len(ready)]``.
     check_timing : bool
@@ -89,9 +94,10 @@ class Case:
 class Record:
     """What a level observed for one :class:`Case`, per phase.
 
-    Cycles count from 0, the first cycle after the phase's reset; "transfer in cycle ``c``"
-    means valid and ready were both high in cycle ``c`` (so the edge ending ``c`` moves data).
-    Untimed levels leave the cycle lists as ``None``.
+    Cycles count from 0, the first cycle after the phase's reset (the first clock period with
+    ``rst`` low); "transfer in cycle ``c``" means valid and ready were both high in cycle ``c``
+    (so the rising edge ending ``c`` moves data). Untimed levels leave the cycle lists as
+    ``None``.
 
     Attributes
     ----------
@@ -101,12 +107,16 @@ class Record:
         Transfer cycle of every input group / every output result.
     stall_cycles : list of list of int, or None
         Cycles with ``i.valid`` high and ``i.ready`` low.
+    valid_cycles : list of list of int, or None
+        Cycle in which ``o.valid`` is first high with each result (equal to its transfer cycle
+        when ``o.ready`` is high).
     """
 
     outputs: list[np.ndarray]
     in_cycles: list[list[int]] | None = None
     out_cycles: list[list[int]] | None = None
     stall_cycles: list[list[int]] | None = None
+    valid_cycles: list[list[int]] | None = None
     meta: dict = field(default_factory=dict)
 
     @property
@@ -116,7 +126,7 @@ class Record:
 
 # -- stimulus ------------------------------------------------------------------------------------
 def random_gaps(n_groups: int, seed: int, p_pause: float = 0.3, max_gap: int = 4) -> np.ndarray:
-    """Idle cycles before each group: 0 with probability ``1 - p_pause``, else 1..max_gap."""
+    """Idle cycles after each group: 0 with probability ``1 - p_pause``, else 1..max_gap."""
     rng = np.random.default_rng(seed)
     gaps = rng.integers(1, max_gap + 1, size=n_groups)
     gaps[rng.random(n_groups) >= p_pause] = 0
@@ -222,6 +232,24 @@ def predict_out_cycles(last_in: list[int], ready: np.ndarray, latency: int) -> l
     return out
 
 
+def dot_lengths(stream: GroupStream) -> list[int]:
+    """Groups of each dot product (result) of ``stream``, in order: the runs ending at ``last``."""
+    ends = np.flatnonzero(np.asarray(stream.last, dtype=bool))
+    return np.diff(np.concatenate(([-1], ends))).astype(int).tolist()
+
+
+def measured_core_cycles(case: Case, record: Record, phase: int = 0) -> list[tuple[int, int]]:
+    """``(cycle of the last input transfer, first cycle of o.valid)`` per delivered result.
+
+    The measured counterpart of :func:`hwsim.engines.pe_array.predict_core_cycles`, in the same
+    cycle numbering (see :class:`Record`).
+    """
+    stream = case.phases[phase]
+    last_in = [c for c, is_last in zip(record.in_cycles[phase], stream.last, strict=False)
+               if is_last]
+    return list(zip(last_in, record.valid_cycles[phase], strict=False))
+
+
 def dot_product_timestamps(case: Case, record: Record, phase: int = 0) -> list[tuple[int, int]]:
     """``(cycle of the last input transfer, cycle of the output transfer)`` per dot product.
 
@@ -284,7 +312,7 @@ def check_record(case: Case, record: Record) -> list[str]:
             err(ph, f"{len(in_c)} of {len(stream)} groups accepted")
             continue
         gaps = case.gaps[ph]
-        earliest = [int(gaps[0])] + [in_c[g - 1] + 1 + int(gaps[g]) for g in range(1, len(in_c))]
+        earliest = [0] + [in_c[g - 1] + 1 + int(gaps[g - 1]) for g in range(1, len(in_c))]
         if any(c < e for c, e in zip(in_c, earliest, strict=True)):
             err(ph, "a group transferred before the source offered it")
         last_in = [c for c, is_last in zip(in_c, stream.last, strict=True) if is_last]
@@ -296,6 +324,16 @@ def check_record(case: Case, record: Record) -> list[str]:
             k = next(i for i in range(n_cmp) if out_c[i] != want_out[i])
             err(ph, f"result #{k} transferred in cycle {out_c[k]}, expected cycle {want_out[k]} "
                     f"(last group in cycle {last_in[k]}, latency {timing.latency})")
+        valid_c = record.valid_cycles[ph] if record.valid_cycles is not None else None
+        if valid_c is not None:
+            # first-word fall-through: result k shows latency cycles after its last group, or
+            # the cycle after result k - 1 left, whichever is later
+            want_valid = [t + timing.latency if k == 0 else max(t + timing.latency,
+                                                                 out_c[k - 1] + 1)
+                          for k, t in enumerate(last_in[: len(out_c)])]
+            if len(valid_c) < len(out_c) or valid_c[: len(out_c)] != want_valid:
+                err(ph, f"o.valid first high in cycles {valid_c[:8]}..., expected "
+                        f"{want_valid[:8]}...")
         # i.ready low exactly when output_buffer_depth results are in flight
         depth = timing.output_buffer_depth
         for c in stalls:
@@ -369,7 +407,7 @@ def simulate_amaranth(case: Case, *, vcd: str | None = None) -> Record:
     top.submodules.dut = dut
     sim = Simulator(top)
     sim.add_clock(1e-8)
-    rec = Record(outputs=[], in_cycles=[], out_cycles=[], stall_cycles=[])
+    rec = Record(outputs=[], in_cycles=[], out_cycles=[], stall_cycles=[], valid_cycles=[])
     i_payload, o_payload = dut.i.payload.as_value(), dut.o.payload.as_value()
     timing = core_timing(**p.as_dict())
     drain = timing.latency + timing.output_buffer_depth + 4
@@ -385,8 +423,8 @@ def simulate_amaranth(case: Case, *, vcd: str | None = None) -> Record:
             for _ in range(RESET_CYCLES):
                 await ctx.tick()
             ctx.set(cd.rst, 0)
-            outs, in_c, out_c, stalls = [], [], [], []
-            g, wait, c, extra = 0, int(gaps[0]) if len(gaps) else 0, 0, 0
+            outs, in_c, out_c, stalls, valid_c = [], [], [], [], []
+            g, wait, c, extra, held = 0, 0, 0, 0, False
             limit = 40 * len(stream) + 4 * len(case.ready) + 100
             while True:
                 if g == len(stream):
@@ -407,13 +445,17 @@ def simulate_amaranth(case: Case, *, vcd: str | None = None) -> Record:
                 if offering:
                     if ctx.get(dut.i.ready):
                         in_c.append(c)
+                        wait = int(gaps[g])
                         g += 1
-                        wait = int(gaps[g]) if g < len(stream) else 0
                     else:
                         stalls.append(c)
                 elif wait:
                     wait -= 1
-                if ready and ctx.get(dut.o.valid):
+                valid = bool(ctx.get(dut.o.valid))
+                if valid and not held:
+                    valid_c.append(c)
+                held = valid and not ready
+                if ready and valid:
                     outs.append(ctx.get(o_payload))
                     out_c.append(c)
                 await ctx.tick()
@@ -423,6 +465,7 @@ def simulate_amaranth(case: Case, *, vcd: str | None = None) -> Record:
             rec.in_cycles.append(in_c)
             rec.out_cycles.append(out_c)
             rec.stall_cycles.append(stalls)
+            rec.valid_cycles.append(valid_c)
 
     sim.add_testbench(bench)
     if vcd:
@@ -471,6 +514,7 @@ def record_to_json(record: Record, path: str | Path) -> None:
         "in_cycles": record.in_cycles,
         "out_cycles": record.out_cycles,
         "stall_cycles": record.stall_cycles,
+        "valid_cycles": record.valid_cycles,
         "meta": record.meta,
     }))
 
@@ -481,5 +525,5 @@ def record_from_json(path: str | Path, lanes: int) -> Record:
     return Record(
         outputs=[np.array(o, dtype=np.int64).reshape(-1, lanes) for o in d["outputs"]],
         in_cycles=d["in_cycles"], out_cycles=d["out_cycles"], stall_cycles=d["stall_cycles"],
-        meta=d.get("meta", {}),
+        valid_cycles=d.get("valid_cycles"), meta=d.get("meta", {}),
     )

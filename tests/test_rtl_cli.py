@@ -39,6 +39,10 @@ def test_info_json(capsys):
     info = json.loads(capsys.readouterr().out)
     t = core_timing(n=2, m=8, lanes=4, act_width=8, weight_width=8, acc_width=32)
     assert info["schema_version"] == 1 and "hwsim_version" in info
+    # exactly the keys the issue asks for, plus the JSON envelope and the buffer depth
+    assert list(info) == ["schema_version", "hwsim_version", "n", "m", "lanes", "act_width",
+                          "weight_width", "acc_width", "idx_width", "latency", "ii",
+                          "output_buffer_depth", "ports"]
     assert {k: info[k] for k in ("n", "m", "lanes", "act_width", "weight_width", "acc_width",
                                  "idx_width", "latency", "ii")} == {
         "n": 2, "m": 8, "lanes": 4, "act_width": 8, "weight_width": 8, "acc_width": 32,
@@ -72,6 +76,14 @@ def test_info_text(capsys):
         (["--act-width", "17"], "act_width must be an integer in 2..16, not 17"),
         (["--weight-width", "1"], "weight_width must be an integer in 2..16, not 1"),
         (["--acc-width", "49"], "acc_width must be an integer in 8..48, not 49"),
+        (["--acc-width", "7"], "acc_width must be an integer in 8..48, not 7"),
+        (["--pattern", "1:1"], "m must be an integer in 2..16 and a power of two, not 1"),
+        (["--pattern", "2"], "pattern must look like N:M (e.g. 2:8), not '2'"),
+        (["--lanes", "65"], "lanes must be an integer in 1..64, not 65"),
+        (["--lanes", "abc"], "TypeError: lanes must be an integer in 1..64, not 'abc'"),
+        (["--act-width", "1"], "act_width must be an integer in 2..16, not 1"),
+        (["--weight-width", "8.5"], "TypeError: weight_width must be an integer in 2..16, "
+                                    "not '8.5'"),
     ],
 )
 @pytest.mark.parametrize("command", ["info", "verilog", "synth"])
@@ -82,6 +94,12 @@ def test_bad_parameters_exit_with_one_line(command, args, message, capsys, tmp_p
     assert err.count("\n") == 1 and err.startswith("hwsim: error: ")
     assert message in err
     assert not (tmp_path / "x.v").exists()
+
+
+def test_bad_family_exits_with_one_line(capsys):
+    assert main(["rtl", "synth", *CORE, "--family", "ice40"]) == 1
+    err = capsys.readouterr().err
+    assert err == "hwsim: error: ValueError: family must be one of xc7, xcup, not 'ice40'\n"
 
 
 def test_no_subcommand_prints_help(capsys):

@@ -34,7 +34,8 @@ _RECORDS = Path(os.environ.get("SPARSE_MAC_RECORDS", "."))
 
 @dataclass
 class InputDriver:
-    """Source of ``i``: offers the stream's groups after their idle gaps, holds until accepted."""
+    """Source of ``i``: offers group 0 in cycle 0 and every later group ``gaps[g]`` idle cycles
+    after group ``g`` transferred; holds each group until it is accepted."""
 
     dut: object
     params: MacParams
@@ -45,7 +46,6 @@ class InputDriver:
 
     def __post_init__(self):
         self.words = [pack_input(self.params, g) for g in self.stream]
-        self.wait = int(self.gaps[0]) if len(self.gaps) else 0
 
     @property
     def done(self) -> bool:
@@ -61,8 +61,8 @@ class InputDriver:
 
     def advance(self, offered: bool, accepted: bool) -> None:
         if accepted:
+            self.wait = int(self.gaps[self.index])
             self.index += 1
-            self.wait = int(self.gaps[self.index]) if not self.done else 0
         elif not offered and self.wait:
             self.wait -= 1
 
@@ -90,6 +90,7 @@ class StreamMonitor:
     in_cycles: list[int] = field(default_factory=list)
     stall_cycles: list[int] = field(default_factory=list)
     out_cycles: list[int] = field(default_factory=list)
+    valid_cycles: list[int] = field(default_factory=list)  # o.valid first high, per result
     outputs: list[np.ndarray] = field(default_factory=list)
     held: int | None = None  # o payload offered but not taken last cycle
 
@@ -108,6 +109,8 @@ class StreamMonitor:
         if self.held is not None:
             assert valid and word == self.held, (
                 f"o.valid dropped or o.payload changed in cycle {cycle} before the transfer")
+        elif valid:
+            self.valid_cycles.append(cycle)
         self.held = word if valid and not ready else None
         if valid and ready:
             self.outputs.append(unpack_output(self.params, word))
@@ -189,6 +192,7 @@ async def run_phase(dut, case: Case, phase: int, record: Record) -> None:
     record.in_cycles.append(monitor.in_cycles)
     record.out_cycles.append(monitor.out_cycles)
     record.stall_cycles.append(monitor.stall_cycles)
+    record.valid_cycles.append(monitor.valid_cycles)
 
 
 @cocotb.test()
@@ -200,7 +204,7 @@ async def sparse_mac_case(dut, case_index: int) -> None:
     dut.rst.value = 1
     dut.i__valid.value = 0
     dut.o__ready.value = 0
-    record = Record(outputs=[], in_cycles=[], out_cycles=[], stall_cycles=[])
+    record = Record(outputs=[], in_cycles=[], out_cycles=[], stall_cycles=[], valid_cycles=[])
     try:
         for phase in range(len(case.phases)):
             await run_phase(dut, case, phase, record)
