@@ -32,8 +32,15 @@ def print_json(payload: dict[str, Any], stream=None) -> None:
     stream.write(json.dumps(envelope(payload), indent=2) + "\n")
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line usage errors (the CLI's error contract), exit code 2."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {' '.join(message.split())} (see --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="hwsim",
         description="Co-design simulator for sparse neural-network accelerators.",
     )

@@ -32,3 +32,11 @@ def test_console_script_runs_as_module():
         [sys.executable, "-m", "hwsim", "--version"], capture_output=True, text=True, check=True
     )
     assert out.stdout.strip() == f"hwsim {__version__}"
+
+
+def test_usage_errors_are_one_line(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["rtl", "verilog", "--pattern", "2:8"])  # -o is required
+    assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "hwsim rtl verilog: error:" in err and "-o" in err
