@@ -1,9 +1,14 @@
-"""Simulator wall time of ``simulate_spgemm`` for A·A with 10^4 … 10^6 input nonzeros."""
+"""Simulator wall time and peak host memory of ``simulate_spgemm`` for A·A, 10^4 … 10^6 nonzeros.
+
+Peak memory is what ``tracemalloc`` sees (NumPy and SciPy buffers included) during a separate,
+untimed run of the first dataflow; the row-wise planner works in chunks of windows so it stays bounded.
+"""
 
 from __future__ import annotations
 
 import argparse
 import time
+import tracemalloc
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,7 +33,7 @@ def cases(quick: bool):
     yield "rmat s13 ef8", rmat(13, 8, seed=1)
     yield "uniform n=5e4 x2", uniform(50_000, 2, 1)
     if not quick:
-        yield "rmat s14 ef8", rmat(14, 8, seed=1)
+        yield "rmat s14 ef8", rmat(14, 8, seed=1)  # 17 M products
         yield "uniform n=2.5e5 x2", uniform(250_000, 2, 1)
         yield "uniform n=5e5 x2", uniform(500_000, 2, 1)
 
@@ -41,7 +46,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     flows = args.dataflows.split(",")
     print(f"{'case':22s} {'nnz(A)':>9s} {'products':>10s} {'nnz(C)':>9s} "
-          + " ".join(f"{f + ' s':>14s}" for f in flows) + f" {'events':>8s}")
+          + " ".join(f"{f + ' s':>14s}" for f in flows) + f" {'events':>8s} {'peak MB':>8s}")
     for label, a in cases(args.quick):
         times, res = [], None
         for f in flows:
@@ -49,9 +54,16 @@ def main(argv=None) -> None:
             res_f = simulate_spgemm(a, dataflow=f, check=not args.no_check)
             times.append(time.perf_counter() - t0)
             res = res if res is not None else res_f
+        # a second run of the first dataflow under tracemalloc (which slows allocation-heavy
+        # code, so it is not timed)
+        tracemalloc.start()
+        simulate_spgemm(a, dataflow=flows[0], check=not args.no_check)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
         c = res.counters
         print(f"{label:22s} {a.nnz:9d} {c['partial_products']:10d} {c['nnz_out']:9d} "
-              + " ".join(f"{t:14.2f}" for t in times) + f" {res.events:8d}")
+              + " ".join(f"{t:14.2f}" for t in times) + f" {res.events:8d} {peak / 1e6:8.0f}",
+              flush=True)
 
 
 if __name__ == "__main__":

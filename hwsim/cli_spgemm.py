@@ -31,6 +31,8 @@ def register(subparsers) -> None:
                      help="seeded R-MAT graph of 2**SCALE vertices as A")
     p.add_argument("--matrix-b", metavar="B.mtx", help="Matrix Market file of B (default: A)")
     p.add_argument("--dataflow", default="rowwise-hash", choices=("rowwise-hash", "inner", "outer"))
+    p.add_argument("--kernel", choices=("v1", "v2", "v3"), default=None,
+                   help="SMASH kernel version for rowwise-hash (default: the arch's)")
     p.add_argument("--workers", type=int, default=None, help="worker cores (default: the arch's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the R-MAT generator")
     p.add_argument("--no-check", action="store_true", help="skip the check against SciPy A@B")
@@ -57,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         check=not args.no_check,
+        **({"kernel": args.kernel} if args.kernel else {}),
     )
     payload = res.to_dict()
     payload["params"]["input"] = (

@@ -56,10 +56,26 @@ def test_shared_matrix(shared_data, capsys):
         (["--matrix", "{tmp}/rect.mtx"], "ShapeError: .*rect.mtx: A·A needs a square matrix"),
         (["--rmat", "5,4", "--arch", "nope"], "ConfigError: .*unknown architecture preset 'nope'"),
         (["--rmat", "5,4", "--workers", "0"], "ValueError: --workers must be a positive integer"),
+        (["--matrix", "{tmp}/rect.mtx", "--matrix-b", "{tmp}/rect.mtx"],
+         r"ShapeError: incompatible shapes for A·B: .*rect.mtx is 2x3, .*rect.mtx is 2x3"),
+        (["--matrix", "{tmp}/text.mtx"],
+         r"InputFileError: .*text.mtx: malformed Matrix Market file: .*Invalid floating-point"),
+        (["--matrix", "{tmp}/noise.mtx"], "InputFileError: .*noise.mtx: not a Matrix Market file"),
+        (["--matrix", "{tmp}"], "InputFileError: .*: is a directory, not a Matrix Market file"),
+        (["--matrix", "{tmp}/cplx.mtx"], "InputFileError: .*cplx.mtx: complex values"),
+        (["--rmat", "5,4", "--arch", "smash-piuma", "--workers", "2", "--dataflow", "inner",
+          "--matrix-b", "{tmp}/rect.mtx"], "ShapeError: incompatible shapes"),
     ],
 )
 def test_errors_one_line_exit_1(tmp_path, capsys, args, match):
     scipy.io.mmwrite(tmp_path / "rect.mtx", sp.csr_array(np.ones((2, 3))))
+    (tmp_path / "text.mtx").write_text(
+        "%%MatrixMarket matrix coordinate real general\n2 2 1\n1 1 abc\n"
+    )
+    (tmp_path / "noise.mtx").write_bytes(bytes(range(256)))
+    (tmp_path / "cplx.mtx").write_text(
+        "%%MatrixMarket matrix coordinate complex general\n2 2 1\n1 1 1.0 2.0\n"
+    )
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
     assert main(["spgemm", *args, "--json"]) == 1
     err = capsys.readouterr().err
@@ -75,3 +91,10 @@ def test_bad_rmat_argument_is_a_usage_error(capsys):
         main(["spgemm", "--rmat", "five"])
     assert info.value.code == 2
     assert "SCALE,EDGEFACTOR" in capsys.readouterr().err
+
+
+def test_kernel_option(capsys):
+    assert main(["spgemm", "--rmat", "6,4", "--kernel", "v3", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["params"]["kernel"] == "v3" and out["fragment_allocs"] > 0
+    assert out["atomic_ops"] == out["partial_products"] + out["fragment_allocs"]

@@ -24,17 +24,18 @@ def _manifest(shared_data):
         return {r["name"]: r for r in csv.DictReader(fh)}
 
 
+@pytest.mark.parametrize("kernel", ["v1", "v3"])
 @pytest.mark.parametrize("name", MATRICES)
-def test_real_matrices_counts_exact(shared_data, name):
+def test_real_matrices_counts_exact(shared_data, name, kernel):
     row = _manifest(shared_data)[name]
-    res = simulate_spgemm(shared_data / "mtx" / f"{name}.mtx")
+    res = simulate_spgemm(shared_data / "mtx" / f"{name}.mtx", kernel=kernel)
     assert res.kind == "spgemm" and res.check == "passed"
     assert res.counters["partial_products"] == int(row["gustavson_mults"])
     assert res.counters["nnz_out"] == int(row["nnz_C"])
     assert res.params["shape_a"] == [int(row["rows"]), int(row["cols"])]
 
 
-@pytest.mark.parametrize("name", ["p2p-Gnutella31"])
+@pytest.mark.parametrize("name", MATRICES)
 @pytest.mark.parametrize("dataflow", ["inner", "outer"])
 def test_real_matrix_baselines_exact(shared_data, name, dataflow):
     row = _manifest(shared_data)[name]
@@ -68,7 +69,8 @@ def test_tiny_hand_checked_rowwise():
     c = res.counters
     assert (c["partial_products"], c["nnz_out"], res.dense_macs) == (4, 3, 8)
     assert c["atomic_ops"] == 8  # V1: key CAS + value add per product
-    assert c["hash_probes"] >= 4 and c["windows"] == 1
+    # 4 products on 1 core x 16 windows per core: windows are cut to 1 product -> one per row
+    assert c["hash_probes"] >= 4 and c["windows"] == 2
     assert res.cycles == res.compute_cycles + res.stall_cycles
     assert res.utilization == pytest.approx(4 / (4 * res.cycles))
     v2 = simulate_spgemm(a, workers=1, table_entries=16, kernel="v2")
@@ -172,12 +174,30 @@ def test_dram_read_overlaps_compute_and_contends():
 
 
 def test_barrier_between_outer_phases():
-    res = simulate_spgemm(rmat(8, 4, seed=2), dataflow="outer", record=True)
-    log = res.params["log"]
-    last_mult = max(e[4] for e in log if e[1] == "multiply")
-    first_merge = min(e[4] for e in log if e[1] == "merge")
+    res = simulate_spgemm(rmat(8, 4, seed=2), dataflow="outer")
+    t = res.table
+    assert set(t.phase) == {"multiply", "merge"} and "log" not in res.params
+    last_mult = t.loc[t.phase == "multiply", "written"].max()
+    first_merge = t.loc[t.phase == "merge", "start"].min()
     assert first_merge >= last_mult
     assert set(res.counters["phase_cycles"]) == {"multiply", "merge"}
+
+
+def test_task_table_holds_the_simpy_timeline():
+    res = simulate_spgemm(rmat(8, 4, seed=2), workers=3)
+    t = res.table
+    assert len(t) == res.counters["table_instances"] and set(t.phase) == {"hash"}
+    assert set(t.worker) == {0, 1, 2}
+    assert (t.start <= t.ready).all() and (t.ready <= t.done).all() and (t.done <= t.written).all()
+    assert (t.done - t.ready == t.tail_cycles).all()
+    assert t.written.max() == res.cycles
+    assert t.products.sum() == res.counters["partial_products"]
+    assert t["keys"].sum() == res.counters["nnz_out"]
+    # one worker never runs two tasks at once
+    for _, g in t.sort_values("start").groupby("worker"):
+        assert (g.start.to_numpy()[1:] >= g.done.to_numpy()[:-1]).all()
+    json_keys = set(res.to_dict())
+    assert "table" not in json_keys and "log" not in res.to_dict()["params"]
 
 
 # -- sensitivity ----------------------------------------------------------------------------------
@@ -216,8 +236,11 @@ def test_smaller_table_more_splits_and_cycles(power_law):
 
 
 def test_fuller_tables_probe_more(power_law):
+    """A 1024-slot table binds the windows (balance would allow bigger ones), so a higher
+    max_load packs more keys into the same slots: longer linear-probing runs."""
     probes = [
-        simulate_spgemm(power_law, max_load=f, check=False).counters["hash_probes"]
+        simulate_spgemm(power_law, max_load=f, table_entries=1024, check=False)
+        .counters["hash_probes"]
         for f in (0.1, 0.5, 0.9)
     ]
     assert probes[0] < probes[1] < probes[2]
@@ -230,7 +253,9 @@ def test_cycles_monotone_in_atomic_latency(power_law):
 
 
 def test_multiplicative_hash_beats_modulo_on_power_of_two_columns(power_law):
-    mul = simulate_spgemm(power_law, check=False)
-    mod = simulate_spgemm(power_law, hash="modulo", check=False)
+    """Key = local_row * 1024 + col: modulo 2**14 keeps only 4 bits of the row, so rows of a
+    window 16 apart land on the same slots (windows of many rows: one per core)."""
+    mul = simulate_spgemm(power_law, windows_per_core=1, check=False)
+    mod = simulate_spgemm(power_law, windows_per_core=1, hash="modulo", check=False)
     assert mod.counters["hash_probes"] > 3 * mul.counters["hash_probes"]
     assert mod.cycles > mul.cycles

@@ -72,3 +72,25 @@ def test_windows_pack_by_upper_bound():
     assert make_windows(prods, 6, 100).tolist() == [0, 2, 3, 4, 8]
     assert make_windows(prods, 6, 2).tolist() == [0, 2, 3, 4, 6, 8]
     assert make_windows(np.zeros(0, np.int64), 6, 2).tolist() == [0]
+
+
+@pytest.mark.parametrize("order", ["rowwise", "outer"])
+def test_sum_products_is_block_independent(order):
+    from hwsim.spgemm.work import sum_products
+
+    a = rmat(9, 6, seed=1)
+    small = sum_products(a, a, order=order, block=500)
+    whole = sum_products(a, a, order=order)
+    for f in ("indptr", "indices", "data"):
+        np.testing.assert_array_equal(getattr(small, f), getattr(whole, f))
+    np.testing.assert_allclose(whole.toarray(), (a @ a).toarray(), rtol=1e-12)
+    assert whole.nnz == row_work(a, a).nnz_out  # structural: cancellations stay stored
+
+
+def test_symbolic_product_in_blocks(monkeypatch):
+    import hwsim.spgemm.work as wk
+
+    a = rmat(9, 6, seed=2)
+    full = row_work(a, a).nnz_row
+    monkeypatch.setattr(wk, "SYMBOLIC_BLOCK", 300)
+    np.testing.assert_array_equal(row_work(a, a).nnz_row, full)

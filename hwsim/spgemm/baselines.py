@@ -7,7 +7,7 @@ import scipy.sparse as sp
 
 from .rowwise import RowwisePlan, TaskPlan, _ceil_div
 from .spec import SpgemmSpec
-from .work import PTR_BYTES, RowWork, expand_outer, expand_rowwise, make_windows, segment_sums
+from .work import PTR_BYTES, RowWork, make_windows, segment_sums, sum_products
 
 __all__ = ["plan_inner", "plan_outer"]
 
@@ -25,7 +25,7 @@ def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     core).
 
     The output is computed as the dataflow does: per ``(i, j)``, the products along ``k`` in
-    ascending ``k`` order, summed (a segmented reduction over the products sorted by ``(i, j)``).
+    ascending ``k`` order, summed (:func:`~hwsim.spgemm.work.sum_products`, in row blocks).
     """
     m, _, ncols = work.shape
     eb = spec.index_bytes + spec.value_bytes
@@ -47,18 +47,11 @@ def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     )
     write = nnz_blk * eb + np.diff(bounds) * PTR_BYTES
     phase = TaskPlan("dot", read, compute, np.zeros_like(read), write)
-    rows, cols, vals = expand_rowwise(a, b)
-    keys = rows * ncols + cols
-    order = np.argsort(keys, kind="stable")  # stable: k ascending inside each (i, j)
-    sk = keys[order]
-    first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]]) if sk.size else np.zeros(0, np.int64)
-    dots = np.add.reduceat(vals[order], first) if sk.size else np.zeros(0)
-    uk = sk[first]
-    out = sp.csr_array((dots, (uk // ncols, uk % ncols)), shape=(m, ncols))
+    out = sum_products(a, b, order="rowwise")
     total_fetched = int(fetched.sum())
     counters = {
-        "partial_products": int(rows.size),
-        "nnz_out": int(uk.size),
+        "partial_products": work.partial_products,
+        "nnz_out": int(out.nnz),
         "candidate_pairs": int(cand.sum()),
         "merge_steps": total_fetched,
         "fetched_elements": total_fetched,
@@ -69,7 +62,7 @@ def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
         "atomic_ops": 0,
         "windows": int(bounds.size - 1),
     }
-    return RowwisePlan([phase], counters, 0, 0, out, int(uk.size), {})
+    return RowwisePlan([phase], counters, 0, 0, out, int(out.nnz), {})
 
 
 def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec) -> RowwisePlan:
@@ -81,8 +74,9 @@ def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     Merge phase, after a barrier: windows of rows read their buckets back, sort-merge each row
     (``p * ceil(log2 p)`` steps for a row of ``p`` products) and write C.
 
-    The output is computed the same way: products generated ``k`` by ``k``, then merged by a
-    sort on ``(row, column)`` and a sum of equal keys.
+    The output is computed the same way: products generated ``k`` by ``k`` (for a block of rows
+    at a time), then merged by a sort on ``(row, column)`` and a sum of equal keys in ``k``
+    order.
     """
     m, kdim, ncols = work.shape
     eb = spec.index_bytes + spec.value_bytes
@@ -105,15 +99,11 @@ def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     comp2 = spec.window_overhead_cycles + _ceil_div(sort_steps + pp_w, spec.issue_width)
     write2 = segment_sums(work.nnz_row, rb) * eb + np.diff(rb) * PTR_BYTES
     merge = TaskPlan("merge", read2, comp2, np.zeros_like(read2), write2)
-    rows, cols, vals = expand_outer(a, b)
-    keys = rows * ncols + cols
-    uk, inv = np.unique(keys, return_inverse=True)
-    out = sp.csr_array((np.bincount(inv, weights=vals, minlength=uk.size), (uk // ncols, uk % ncols)),
-                       shape=(m, ncols))
-    npp = int(rows.size)
+    out = sum_products(a, b, order="outer")
+    npp = int(per_k.sum())
     counters = {
         "partial_products": npp,
-        "nnz_out": int(uk.size),
+        "nnz_out": int(out.nnz),
         "partial_product_bytes": int(2 * npp * eb),
         "fetched_elements": int(a.nnz + b.nnz),
         "redundant_fetches": 0,
@@ -124,4 +114,4 @@ def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
         "atomic_ops": 0,
         "windows": int(rb.size - 1),
     }
-    return RowwisePlan([mult, merge], counters, 0, 0, out, int(uk.size), {})
+    return RowwisePlan([mult, merge], counters, 0, 0, out, int(out.nnz), {})

@@ -45,6 +45,8 @@ def read_mtx(path: str | os.PathLike) -> sp.csr_array:
     import scipy.io
 
     p = Path(path)
+    if p.is_dir():
+        raise InputFileError(f"{p}: is a directory, not a Matrix Market file")
     if not p.is_file():
         raise InputFileError(f"{p}: no such Matrix Market file")
     try:

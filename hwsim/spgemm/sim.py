@@ -32,7 +32,11 @@ class SimStats:
         Duration of each phase.
     log : list
         ``(event, phase, task, worker, time)`` tuples when recording, with ``event`` one of
-        ``start``, ``data``, ``computed``, ``done``, ``written``.
+        ``start``, ``data``, ``done``, ``written``.
+    timeline : dict
+        Per phase, per-task arrays (always kept; one entry per task, so cheap): ``worker``,
+        ``start``, ``ready`` (data in and overlapped compute done), ``done`` (tail done) and
+        ``written`` (its DRAM write complete; ``done`` when it writes nothing), in cycles.
     """
 
     cycles: int
@@ -43,6 +47,7 @@ class SimStats:
     dram_write_bytes: int
     phase_cycles: dict[str, int] = field(default_factory=dict)
     log: list = field(default_factory=list)
+    timeline: dict = field(default_factory=dict)
 
 
 def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: bool = False) -> SimStats:
@@ -73,30 +78,36 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
     log: list = []
     compute_total = 0
     phase_cycles: dict[str, int] = {}
+    timeline: dict[str, dict[str, np.ndarray]] = {}
 
-    def worker(wid: int, plan, state: dict, busy: list[int], writes: list):
+    def worker(wid: int, plan, state: dict, busy: list[int], writes: list, tl: dict):
         rb, cc, tc, wb = plan.read_bytes, plan.compute_cycles, plan.tail_cycles, plan.write_bytes
         while state["next"] < plan.tasks:
             i = state["next"]
             state["next"] += 1
+            tl["worker"][i] = wid
+            tl["start"][i] = env.now
             if record:
                 log.append(("start", plan.name, i, wid, env.now))
             work = [env.timeout(int(cc[i]))]
             if rb[i] > 0:
                 work.append(dram.read(int(rb[i]), tag=f"{plan.name}{i}"))
             yield env.all_of(work)
+            tl["ready"][i] = env.now
             if record:
                 log.append(("data", plan.name, i, wid, env.now))
             if tc[i] > 0:
                 yield env.timeout(int(tc[i]))
+            tl["done"][i] = tl["written"][i] = env.now
             if record:
                 log.append(("done", plan.name, i, wid, env.now))
             busy[wid] += int(cc[i]) + int(tc[i])
             if wb[i] > 0:
-                writes.append(env.process(_write(dram, int(wb[i]), plan.name, i, wid)))
+                writes.append(env.process(_write(dram, int(wb[i]), plan.name, i, wid, tl)))
 
-    def _write(dram, nbytes, name, i, wid):
+    def _write(dram, nbytes, name, i, wid, tl):
         yield dram.write(nbytes, tag=f"{name}{i}w")
+        tl["written"][i] = env.now
         if record:
             log.append(("written", name, i, wid, env.now))
 
@@ -107,7 +118,10 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
             state = {"next": 0}
             busy = [0] * workers
             writes: list = []
-            procs = [env.process(worker(w, plan, state, busy, writes)) for w in range(workers)]
+            tl = {k: np.zeros(plan.tasks, dtype=np.float64) for k in
+                  ("worker", "start", "ready", "done", "written")}
+            timeline[plan.name] = tl
+            procs = [env.process(worker(w, plan, state, busy, writes, tl)) for w in range(workers)]
             yield env.all_of(procs)
             if writes:
                 yield env.all_of(writes)
@@ -127,4 +141,5 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
         dram_write_bytes=int(dram.write_bytes),
         phase_cycles=phase_cycles,
         log=log,
+        timeline=timeline,
     )

@@ -9,8 +9,8 @@ from ..errors import ConfigError
 
 __all__ = ["SpgemmSpec", "KERNELS", "HASHES"]
 
-#: SMASH kernel versions the model implements (V3, fragmenting memory, is not modelled).
-KERNELS = ("v1", "v2")
+#: SMASH kernel versions: V1 atomic hashing, V2 tokenized entries, V3 fragmented table memory.
+KERNELS = ("v1", "v2", "v3")
 #: Hash functions of the scratchpad table.
 HASHES = ("multiplicative", "modulo")
 
@@ -22,7 +22,8 @@ class SpgemmSpec(EngineSpec):
 
     Every worker core owns a scratchpad split into ``spad_banks`` word-interleaved banks that
     holds one open-addressing hash table of ``table_entries`` slots (SMASH V1). Threads of the
-    core merge partial products into the table with atomic read-modify-writes.
+    core merge partial products into the table with atomic read-modify-writes. Under V3 the same
+    slots form a pool of ``fragment_entries``-slot fragments that rows take on demand.
 
     Attributes
     ----------
@@ -47,11 +48,20 @@ class SpgemmSpec(EngineSpec):
         ``max_load * table_entries`` partial products).
     window_rows : int
         Most rows of A in one window.
+    windows_per_core : int
+        Window distribution aims at this many windows per core at least (windows are cut
+        smaller than the table when the matrix is too small to give every core that many full
+        tables), so dynamic distribution can balance the cores.
+    fragment_entries : int
+        V3 only: slots of one fragment (a power of two; a table smaller than a fragment is
+        one fragment).
     hash : str
         ``"multiplicative"`` (Fibonacci hashing) or ``"modulo"`` (low bits of the key).
     kernel : str
-        ``"v1"`` (atomic hashing: key CAS + value add) or ``"v2"`` (tokenized key|value, one
-        fused atomic per slot visit).
+        ``"v1"`` (atomic hashing: key CAS + value add), ``"v2"`` (tokenized key|value, one
+        fused atomic per slot visit) or ``"v3"`` (V2's tokens in a fragmented table: every row
+        hashes into its own fragments, taken from the pool on demand; write-back visits only
+        those fragments and needs no bucketing by row).
     index_bytes, value_bytes : int
         Bytes of a column index / a value in DRAM and in the table.
     instr_per_product : int
@@ -71,6 +81,8 @@ class SpgemmSpec(EngineSpec):
     table_entries: int = field(default=16384, metadata=_r(16, 2**26, "hash slots per window"))
     max_load: float = field(default=0.5, metadata=_r(0.05, 0.95, "max table fill per window"))
     window_rows: int = field(default=1024, metadata=_r(1, 2**20, "max rows of A per window"))
+    windows_per_core: int = field(default=16, metadata=_r(1, 4096, "windows per core, at least"))
+    fragment_entries: int = field(default=64, metadata=_r(1, 2**26, "V3 slots per fragment"))
     hash: str = field(default="multiplicative", metadata=_c(HASHES, "hash function"))
     kernel: str = field(default="v1", metadata=_c(KERNELS, "SMASH kernel version"))
     index_bytes: int = field(default=4, metadata=_r(1, 8, "bytes per column index"))
@@ -88,6 +100,9 @@ class SpgemmSpec(EngineSpec):
                 f"fit the scratchpad ({self.spad_bytes} B)",
                 key="table_entries",
             )
+        f = self.fragment_entries
+        if f & (f - 1):
+            raise ConfigError(f"expected a power of two, got {f}", key="fragment_entries")
         if self.capacity < 1:
             raise ConfigError(
                 f"max_load * table_entries must be >= 1, got {self.max_load} * {t}", key="max_load"

@@ -14,8 +14,14 @@ __all__ = [
     "expand_outer",
     "make_windows",
     "segment_sums",
+    "sum_products",
     "PTR_BYTES",
+    "SYMBOLIC_BLOCK",
 ]
+
+#: Partial products per row block of the symbolic product and of the baselines' functional
+#: merge (bounds the host's memory; results do not depend on it).
+SYMBOLIC_BLOCK = 1 << 22
 
 #: Bytes of a row/column pointer in DRAM (64-bit offsets).
 PTR_BYTES = 8
@@ -82,14 +88,20 @@ def row_work(a: sp.csr_array, b: sp.csr_array) -> RowWork:
     The products come from the CSR structure alone (``nnz(B[k,:])`` gathered at A's column
     indices, summed per row with integer prefix sums). The output sizes come from the symbolic
     product: SciPy's ``A·B`` with every stored entry replaced by 1, so no sum can cancel and
-    explicit zeros count as structure — the convention of ``manifest.csv``.
+    explicit zeros count as structure — the convention of ``manifest.csv``. The symbolic
+    product is formed in row blocks of about :data:`SYMBOLIC_BLOCK` products, so its memory
+    stays bounded.
     """
     a_row = np.diff(a.indptr).astype(np.int64)
     b_row = np.diff(b.indptr).astype(np.int64)
     b_col = np.bincount(b.indices, minlength=b.shape[1]).astype(np.int64)
     prods = segment_sums(b_row[a.indices], a.indptr)
-    sym = _pattern(a) @ _pattern(b)
-    nnz_row = np.diff(sp.csr_array(sym).indptr).astype(np.int64)
+    pa, pb = _pattern(a), _pattern(b)
+    nnz_row = np.zeros(a.shape[0], dtype=np.int64)
+    blocks = make_windows(prods, SYMBOLIC_BLOCK, max(a.shape[0], 1))
+    for lo, hi in zip(blocks[:-1], blocks[1:], strict=True):
+        sym = sp.csr_array(pa[lo:hi] @ pb)
+        nnz_row[lo:hi] = np.diff(sym.indptr)
     return RowWork(a_row, b_row, b_col, prods, nnz_row, (a.shape[0], a.shape[1], b.shape[1]))
 
 
@@ -152,6 +164,46 @@ def expand_outer(a: sp.csr_array, b: sp.csr_array) -> tuple[np.ndarray, np.ndarr
     )
 
 
+def sum_products(
+    a: sp.csr_array, b: sp.csr_array, *, order: str, block: int = SYMBOLIC_BLOCK
+) -> sp.csr_array:
+    """``A·B`` summed the way a baseline dataflow sums it, in row blocks of ``block`` products.
+
+    Every output ``(i, j)`` is the sum of its products in ascending ``k`` — the order both the
+    inner product (a merge along ``k``) and the outer product (step ``k`` after step ``k-1``)
+    accumulate in. ``order`` picks how the products are generated: ``"rowwise"``
+    (:func:`expand_rowwise`) or ``"outer"`` (:func:`expand_outer` on the block's rows of A).
+    Explicit zeros and cancelled sums stay stored.
+    """
+    m, n = a.shape[0], b.shape[1]
+    prods = segment_sums(np.diff(b.indptr).astype(np.int64)[a.indices], a.indptr)
+    blocks = make_windows(prods, block, max(m, 1))
+    indptr = np.zeros(m + 1, dtype=np.int64)
+    idx, dat = [], []
+    off = 0
+    for lo, hi in zip(blocks[:-1], blocks[1:], strict=True):
+        lo, hi = int(lo), int(hi)
+        if order == "outer":
+            r, c, v = expand_outer(sp.csr_array(a[lo:hi]), b)
+        else:
+            r, c, v = expand_rowwise(a, b, lo, hi)
+            r = r - lo
+        key = r * n + c
+        perm = np.argsort(key, kind="stable")  # stable: k ascending inside each (i, j)
+        sk = key[perm]
+        first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]]) if sk.size else sk
+        uk = sk[first]
+        sums = np.add.reduceat(v[perm], first) if sk.size else np.zeros(0)
+        ur = uk // n
+        indptr[lo + 1 : hi + 1] = off + np.cumsum(np.bincount(ur, minlength=hi - lo))
+        off += uk.size
+        idx.append((uk - ur * n).astype(np.int32 if n < 2**31 else np.int64))
+        dat.append(sums)
+    if not idx:
+        return sp.csr_array((m, n))
+    return sp.csr_array((np.concatenate(dat), np.concatenate(idx), indptr), shape=(m, n))
+
+
 def make_windows(products: np.ndarray, capacity: int, window_rows: int) -> np.ndarray:
     """Window distribution: consecutive rows packed greedily by their product upper bound.
 
@@ -170,7 +222,7 @@ def make_windows(products: np.ndarray, capacity: int, window_rows: int) -> np.nd
     bounds = [0]
     start = 0
     while start < n:
-        end = int(np.searchsorted(cum, cum[start] + capacity, side="right")) - 1
+        end = int(cum.searchsorted(cum[start] + np.int64(capacity), side="right")) - 1
         end = min(max(end, start + 1), start + window_rows, n)
         bounds.append(end)
         start = end
