@@ -3,7 +3,8 @@
 Run ``python benchmarks/bench_gemm.py [--max 8192] [--presets ...]``. For each engine preset,
 dense and 2:8, and square shapes 256^3 ... 8192^3 it prints the tiles, events, events per
 tile, simulator wall time (weights generated beforehand and timed separately), wall time per
-tile and per billion MACs. The functional check is on only for the smallest shape.
+tile and per billion MACs. The functional check is on only for the smallest shape, and its
+time is excluded from ``wall_s`` (reported as ``check_s``).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import sys
 import time
 
 from hwsim.arch import load_arch
-from hwsim.gemm import simulate_gemm
-from hwsim.sparsity import parse_sparsity, random_weights
+from hwsim.gemm import simulate_gemm, synthetic_weight
+from hwsim.sparsity import parse_sparsity
 
 PRESETS = ("sat-vcu1525", "flightllm-u280", "dense-systolic")
 SIZES = (256, 512, 1024, 2048, 4096, 8192)
@@ -27,7 +28,7 @@ def bench(presets, sizes, sparsities, repeat: int = 1) -> list[dict]:
     for sp in sparsities:
         for s in sizes:
             t = time.perf_counter()
-            weights[sp, s] = random_weights((s, s), parse_sparsity(sp), seed=0)
+            weights[sp, s] = synthetic_weight(s, s, parse_sparsity(sp), seed=0)
             weights[sp, s, "gen"] = time.perf_counter() - t
     for preset in presets:
         arch = load_arch(preset)
@@ -40,7 +41,8 @@ def bench(presets, sizes, sparsities, repeat: int = 1) -> list[dict]:
                     r = simulate_gemm(
                         arch, s, s, s, sparsity=sp, weight=weights[sp, s], check=s <= CHECK_UP_TO
                     )
-                    best = r if best is None or r.wall_seconds < best.wall_seconds else best
+                    if best is None or _sim_s(r) < _sim_s(best):
+                        best = r
                 tiles = best.counters["num_tiles"]
                 rows.append(
                     {
@@ -51,9 +53,10 @@ def bench(presets, sizes, sparsities, repeat: int = 1) -> list[dict]:
                         "tiles": tiles,
                         "events": best.events,
                         "ev_per_tile": best.events / tiles,
-                        "wall_s": best.wall_seconds,
-                        "ms_per_tile": 1e3 * best.wall_seconds / tiles,
-                        "s_per_gmac": best.wall_seconds / (best.dense_macs / 1e9),
+                        "wall_s": _sim_s(best),
+                        "check_s": best.counters["check_wall_seconds"],
+                        "ms_per_tile": 1e3 * _sim_s(best) / tiles,
+                        "s_per_gmac": _sim_s(best) / (best.dense_macs / 1e9),
                         "weight_gen_s": weights[sp, s, "gen"],
                         "check": best.check,
                         "sim_cycles": best.cycles,
@@ -62,10 +65,15 @@ def bench(presets, sizes, sparsities, repeat: int = 1) -> list[dict]:
     return rows
 
 
+def _sim_s(r) -> float:
+    """Simulator wall time without the functional check."""
+    return r.wall_seconds - r.counters["check_wall_seconds"]
+
+
 def report(rows: list[dict], out=sys.stdout) -> None:
     head = (
         f"{'preset':<16}{'sparsity':>8}{'size':>6}{'tiles':>7}{'events':>8}{'ev/tile':>8}"
-        f"{'wall_s':>8}{'ms/tile':>9}{'s/GMAC':>9}{'wgen_s':>8}  check"
+        f"{'wall_s':>8}{'ms/tile':>9}{'s/GMAC':>9}{'wgen_s':>8}{'check_s':>8}  check"
     )
     print(head, file=out)
     print("-" * len(head), file=out)
@@ -73,7 +81,7 @@ def report(rows: list[dict], out=sys.stdout) -> None:
         print(
             f"{r['preset']:<16}{r['sparsity']:>8}{r['size']:>6}{r['tiles']:>7}{r['events']:>8}"
             f"{r['ev_per_tile']:>8.1f}{r['wall_s']:>8.3f}{r['ms_per_tile']:>9.3f}"
-            f"{r['s_per_gmac']:>9.5f}{r['weight_gen_s']:>8.3f}  {r['check']}",
+            f"{r['s_per_gmac']:>9.5f}{r['weight_gen_s']:>8.3f}{r['check_s']:>8.3f}  {r['check']}",
             file=out,
         )
     big = [r for r in rows if r["size"] == 4096 and r["sparsity"] == "2:8"]

@@ -1,5 +1,10 @@
 """hwsim: cycle-approximate co-design simulator for sparse neural-network accelerators."""
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._version import __version__
 from .errors import (
     CheckFailedError,
@@ -13,10 +18,20 @@ from .errors import (
 )
 from .result import SCHEMA_VERSION, RunResult
 
+if TYPE_CHECKING:  # pragma: no cover
+    from .arch import Architecture, list_presets, load_arch
+    from .engines.training import simulate_training
+    from .gemm import simulate_gemm
+
 __all__ = [
     "__version__",
     "SCHEMA_VERSION",
     "RunResult",
+    "Architecture",
+    "load_arch",
+    "list_presets",
+    "simulate_gemm",
+    "simulate_training",
     "HwsimError",
     "ConfigError",
     "PatternError",
@@ -26,3 +41,26 @@ __all__ = [
     "CheckFailedError",
     "MissingExtraError",
 ]
+
+#: Public names imported on first access, so that ``import hwsim`` stays light (no SimPy,
+#: pandas or YAML until a model is used).
+_LAZY = {
+    "Architecture": "hwsim.arch",
+    "load_arch": "hwsim.arch",
+    "list_presets": "hwsim.arch",
+    "simulate_gemm": "hwsim.gemm",
+    "simulate_training": "hwsim.engines.training",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hwsim' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value  # later lookups skip __getattr__
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

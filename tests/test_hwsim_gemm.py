@@ -19,6 +19,7 @@ from hwsim.engines.base import GemmWork, TilePlan
 from hwsim.errors import CheckFailedError, ConfigError, PatternError, ShapeError
 from hwsim.gemm import parse_array, simulate_gemm
 from hwsim.result import RunResult
+from hwsim.sparsity import Dense
 
 
 @register_engine_kind("_test_gemm_fake")
@@ -247,3 +248,85 @@ def test_real_engine_end_to_end(preset, module, sparsity):
         dense = simulate_gemm(preset, 96, 256, 80, seed=1)
         assert r.performed_macs < dense.performed_macs
     assert math.isfinite(r.energy_pj) and r.energy_pj > 0
+
+
+# -- synthetic operands, the exact reference and per-DSP counters ------------------------------
+@pytest.mark.parametrize("pattern", ["2:8", "4:8", "1:4", "3:8"])
+@pytest.mark.parametrize("k", [5, 37, 64])
+@pytest.mark.parametrize("precision", ["int8", "int16", "fp16"])
+def test_synthetic_weight_meets_pattern_exactly(pattern, k, precision):
+    from hwsim.sparsity import check_nm, parse_sparsity
+
+    spec = parse_sparsity(pattern)
+    w = gemm_mod.synthetic_weight(k, 11, spec, seed=2, precision=precision)
+    assert w.shape == (k, 11) and w.dtype == gemm_mod._WEIGHT_DTYPE[precision]
+    check_nm(w, spec, axis=0)
+    full = k // spec.m * spec.m
+    per_group = (w[:full] != 0).reshape(-1, spec.m, 11).sum(axis=1)
+    assert (per_group == spec.n).all()  # exactly n kept: timing sees the declared pattern
+    assert np.array_equal(w, gemm_mod.synthetic_weight(k, 11, spec, seed=2, precision=precision))
+
+
+def test_synthetic_weight_positions_uniform():
+    from hwsim.sparsity import NMPattern
+
+    w = gemm_mod.synthetic_weight(8 * 2000, 16, NMPattern(2, 8), seed=0)
+    freq = (w != 0).reshape(-1, 8, 16).mean(axis=(0, 2))
+    assert freq == pytest.approx(np.full(8, 2 / 8), abs=0.01)
+    d = gemm_mod.synthetic_weight(64, 64, Dense(), seed=0)
+    assert np.count_nonzero(d) == d.size and d.min() == -128 and d.max() == 127
+
+
+def test_reference_product_exact_and_guarded():
+    rng = np.random.default_rng(0)
+    a = rng.integers(-128, 128, size=(5, 300)).astype(np.int8)
+    w = rng.integers(-128, 128, size=(300, 7)).astype(np.int8)
+    ref = gemm_mod.reference_product(a, w)
+    assert ref.dtype == np.float64 and np.array_equal(ref, a.astype(np.int64) @ w.astype(np.int64))
+    big = np.full((1, 4), 2**40, dtype=np.int64)  # 4 * 2**80 >= 2**53: float64 would round
+    exact = gemm_mod.reference_product(big, big.T + 1)
+    assert exact.dtype == np.int64
+
+
+def test_exact_matmul_and_acc_dtype_guard():
+    from hwsim.engines._tiling import acc_dtype, exact_matmul
+
+    rng = np.random.default_rng(1)
+    for dt, k in ((np.int8, 3000), (np.int16, 50)):
+        info = np.iinfo(dt)
+        a = rng.integers(info.min, info.max, size=(9, k), endpoint=True).astype(dt)
+        b = rng.integers(info.min, info.max, size=(k, 6), endpoint=True).astype(dt)
+        got = exact_matmul(a, b)
+        assert np.array_equal(got, a.astype(np.int64) @ b.astype(np.int64))
+    assert acc_dtype(np.ones((2, 3), np.int8), np.ones((3, 2), np.int8)) is np.float64
+    huge = np.full((2, 4), 2**30, dtype=np.int64)
+    assert acc_dtype(huge, huge.T) is np.int64
+    assert exact_matmul(huge, huge.T).dtype == np.int64
+
+
+def test_per_dsp_counters():
+    r = simulate_gemm("sat-vcu1525", 64, 256, 64, sparsity="2:8", check=False)
+    res = load_arch("sat-vcu1525").resources_summary()
+    assert r.counters["dsp"] == res["dsp"] == 2048 and r.counters["resources_basis"] == "rtl_core"
+    assert r.counters["lut"] == res["lut"] and r.counters["bram_kb"] == res["bram_kb"]
+    assert r.counters["macs_per_cycle_per_dsp"] == pytest.approx(r.dense_macs / (r.cycles * 2048))
+    assert r.counters["check_wall_seconds"] >= 0
+    json.dumps(r.to_dict())
+
+
+def test_lazy_top_level_api():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, hwsim; assert 'simpy' not in sys.modules and 'pandas' not in sys.modules; "
+        "from hwsim import simulate_gemm, load_arch, Architecture, list_presets; "
+        "assert isinstance(load_arch('sat-vcu1525'), Architecture); "
+        "assert 'sat-vcu1525' in list_presets() and simulate_gemm.__module__ == 'hwsim.gemm'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    import hwsim
+
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        hwsim.nope  # noqa: B018
+    assert {"simulate_gemm", "load_arch", "Architecture", "list_presets"} <= set(hwsim.__all__)

@@ -19,6 +19,7 @@ __all__ = [
     "check_work",
     "tiles_frame",
     "acc_dtype",
+    "exact_matmul",
     "nm_matmul",
     "nm_slot_positions",
 ]
@@ -146,36 +147,102 @@ def tiles_frame(**cols: np.ndarray):
     return pd.DataFrame({k: np.asarray(v, dtype=np.int64) for k, v in cols.items()})
 
 
-def acc_dtype(*arrays: np.ndarray):
-    """Exact accumulation type: int64 when every operand is integer, else float64."""
-    if all(
-        np.issubdtype(np.asarray(a).dtype, np.integer) or np.asarray(a).dtype == bool
-        for a in arrays
-    ):
-        return np.int64
-    return np.float64
+#: Largest integer float64 (resp. float32) represents exactly: sums below it are exact.
+_F64_EXACT = 2**53
+_F32_EXACT = 2**24
+
+
+def _is_int(a: np.ndarray) -> bool:
+    return np.issubdtype(a.dtype, np.integer) or a.dtype == bool
+
+
+def _max_abs(a: np.ndarray) -> int:
+    if a.size == 0:
+        return 0
+    return max(abs(int(a.max())), abs(int(a.min())))
+
+
+def acc_dtype(*arrays: np.ndarray, k: int | None = None):
+    """Exact and fast accumulation type for ``arrays[0] @ arrays[1]`` (or an N:M gather).
+
+    float64 (BLAS) when every operand is floating, or integer with
+    ``K * max|a| * max|b| < 2**53`` so every partial sum is an exactly represented integer;
+    int64 otherwise (exact, no BLAS). ``k`` defaults to the last axis of the first array
+    (an upper bound of the reduction length of an N:M gather too).
+    """
+    arrs = [np.asarray(a) for a in arrays]
+    if not all(_is_int(a) for a in arrs):
+        return np.float64
+    if k is None:
+        k = arrs[0].shape[-1] if arrs and arrs[0].ndim else 1
+    bound = max(1, int(k))
+    for a in arrs:
+        bound *= max(1, _max_abs(a))
+    return np.float64 if bound < _F64_EXACT else np.int64
+
+
+def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` through BLAS, exact for integer operands (float64 result, int64 on overflow).
+
+    Integer products are summed in float32 BLAS over reduction chunks short enough that every
+    partial sum stays below ``2**24`` (exact), and the chunks are added in float64; when the
+    chunks would be too short the whole product runs in float64 BLAS (exact below ``2**53``),
+    and beyond that in int64. Floating operands use float64 BLAS.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    k = a.shape[-1]
+    dt = acc_dtype(a, b, k=k)
+    if dt is np.int64:
+        return a.astype(np.int64) @ b.astype(np.int64)
+    if _is_int(a) and _is_int(b) and k:
+        per = max(1, _max_abs(a) * _max_abs(b))
+        chunk = _F32_EXACT // per
+        if chunk >= 256 and k > 0:
+            a32 = a.astype(np.float32)
+            b32 = b.astype(np.float32)
+            out = np.zeros((a.shape[0], b.shape[1]), dtype=np.float64)
+            for s in range(0, k, chunk):
+                out += a32[:, s : s + chunk] @ b32[s : s + chunk]
+            return out
+    return a.astype(np.float64) @ b.astype(np.float64)
 
 
 def nm_matmul(act: np.ndarray, values: np.ndarray, kidx: np.ndarray) -> np.ndarray:
-    """``out[i, j] = sum_s act[i, kidx[s, j]] * values[s, j]``: gather by index, then MAC.
+    """``out[i, j] = sum_s act[i, kidx[s, j]] * values[s, j]``: the product of compressed slots.
 
     ``values``/``kidx`` are the compressed weight slots (``S × N``) and their absolute
-    reduction positions. Columns are processed in chunks so the gathered activations stay
-    below ~32 MB.
+    reduction positions. Few activation rows (decode GEMV) gather the activations by index
+    and multiply-accumulate per slot; more rows scatter the slots into a dense block of
+    columns and use :func:`exact_matmul` (BLAS). Either way the result follows from the
+    values and indices only: a wrong index or value changes it.
     """
-    dt = acc_dtype(act, values)
-    a = np.asarray(act, dtype=dt)
-    v = np.asarray(values, dtype=dt)
-    m, s = a.shape[0], v.shape[0]
-    n = v.shape[1]
-    out = np.zeros((m, n), dtype=dt)
+    act = np.asarray(act)
+    values = np.asarray(values)
+    kidx = np.asarray(kidx, dtype=np.int64)
+    m, k = act.shape
+    s, n = values.shape
     if s == 0 or m == 0:
+        return np.zeros((m, n), dtype=np.float64)
+    dt = acc_dtype(act, values, k=s)
+    if m <= 8:
+        a = np.asarray(act, dtype=dt)
+        v = np.asarray(values, dtype=dt)
+        out = np.zeros((m, n), dtype=dt)
+        chunk = max(1, (32 << 20) // max(1, 8 * m * s))
+        for j0 in range(0, n, chunk):
+            j1 = min(n, j0 + chunk)
+            gathered = a[:, kidx[:, j0:j1]]  # (M, S, nc)
+            out[:, j0:j1] = np.einsum("isj,sj->ij", gathered, v[:, j0:j1])
         return out
-    chunk = max(1, (32 << 20) // max(1, 8 * m * s))
+    out = np.empty((m, n), dtype=np.float64 if dt is np.float64 else np.int64)
+    chunk = max(1, (64 << 20) // max(1, k * values.itemsize))  # dense block <= 64 MB
     for j0 in range(0, n, chunk):
         j1 = min(n, j0 + chunk)
-        gathered = a[:, kidx[:, j0:j1]]  # (M, S, nc)
-        out[:, j0:j1] = np.einsum("isj,sj->ij", gathered, v[:, j0:j1])
+        # compress_nm pads short groups with distinct zero positions, so every slot of a
+        # column has its own position; a duplicated index is a compression bug the check sees.
+        dense = np.zeros((k, j1 - j0), dtype=values.dtype)
+        dense[kidx[:, j0:j1], np.arange(j1 - j0)[None, :]] = values[:, j0:j1]
+        out[:, j0:j1] = exact_matmul(act, dense)
     return out
 
 

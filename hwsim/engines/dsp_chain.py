@@ -47,6 +47,7 @@ from . import register_engine_model
 from ._tiling import (
     acc_dtype,
     check_work,
+    exact_matmul,
     grid3,
     half_buffer_budget,
     nm_matmul,
@@ -66,17 +67,27 @@ FIXED_CASCADE_GROUPS = 4
 
 
 
-def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups) -> int:
-    """Columns per decode tile: enough tiles to hide the DSP work behind the weight stream,
-    few enough that the per-load DRAM latency stays small, each a whole DRAM stripe.
+def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups, fill) -> int:
+    """Columns per decode tile, each tile a whole number of DRAM stripes.
 
-    With ``T`` tiles the exposed time is about ``T · latency`` (loads issue one after the
-    other) plus the last tile's compute ``C / T``; ``T = sqrt(C / latency)`` balances them.
+    With two input slots the load of tile ``i + 2`` is issued when tile ``i`` finishes
+    computing, so the weight stream runs without gaps while a tile's compute plus the DRAM
+    latency fits in the bus time of one tile: ``latency + fill + work/T <= bus/T``, i.e.
+    ``T <= (bus - work) / (latency + fill)``. What stays exposed is the last tile,
+    ``latency + fill + work/T``, so ``T`` is taken large, at half that bound (margin for
+    channel imbalance), at most 64 tiles. A compute-bound GEMV balances the first load
+    against the per-tile fill instead: ``T = sqrt(bus / fill)``.
     """
-    col_bytes = (w_elems.sum() * eb + meta_bits.sum() / 8) / max(1, n)
+    total_bytes = w_elems.sum() * eb + meta_bits.sum() / 8
+    col_bytes = total_bytes / max(1, n)
+    bus = total_bytes / (arch.dram.bandwidth_gbps * 1e9 / (arch.clock_mhz * 1e6))
     work = passes.sum() / groups
-    lat = max(1, arch.dram.latency_cycles(arch.clock_mhz))
-    tiles = int(min(64, max(2, round(math.sqrt(work / lat)))))
+    lat = arch.dram.latency_cycles(arch.clock_mhz)
+    if bus > work:
+        tiles = 0.5 * (bus - work) / max(1, lat + fill)
+    else:
+        tiles = math.sqrt(bus / max(1, fill))
+    tiles = int(min(64, max(2, tiles)))
     cols = -(-n // tiles)
     stripe = arch.dram.channels * arch.dram.granule_bytes
     stripes = round(cols * col_bytes / stripe)
@@ -103,13 +114,26 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
     w = np.asarray(weight)
     k, n = w.shape
     nw = -(-k // window)
-    vals = np.ones(w.shape, dtype=np.int64) if kind == "dense" else (w != 0).astype(np.int64)
-    pad = np.zeros((nw * window, n), dtype=np.int64)
-    pad[:k] = vals
-    return pad.reshape(nw, window, n).sum(axis=1)
+    full, rest = divmod(k, window)
+    if kind == "dense":
+        out = np.full((nw, n), window, dtype=np.int64)
+        if rest:
+            out[-1] = rest
+        return out
+    nz = w != 0
+    # Count in a narrow type (a window holds < 2**15 rows here) to keep the pass cache-sized.
+    acc = np.int16 if window < 2**15 else np.int64
+    out = np.empty((nw, n), dtype=np.int64)
+    if full:
+        out[:full] = nz[: full * window].reshape(full, window, n).sum(axis=1, dtype=acc)
+    if rest:
+        out[full] = nz[full * window :].sum(axis=0, dtype=np.int64)
+    return out
 
 
-def chain_efficiency(weight: np.ndarray, group: int, kind: str = "nm") -> dict[str, float]:
+def chain_efficiency(
+    weight: np.ndarray, group: int, kind: str = "nm", *, counts: np.ndarray | None = None
+) -> dict[str, float]:
     """Computation efficiency (useful MACs / DSP-cycles) of both chains on one weight.
 
     Parameters
@@ -119,6 +143,8 @@ def chain_efficiency(weight: np.ndarray, group: int, kind: str = "nm") -> dict[s
     group : int
         Group length ``g`` (``chain_length``); the fixed cascade is ``FIXED_CASCADE_GROUPS·g``.
     kind : {"nm", "block", "dense"}
+    counts : numpy.ndarray, optional
+        ``window_nnz(weight, FIXED_CASCADE_GROUPS * group, kind)`` when already computed.
 
     Returns
     -------
@@ -127,7 +153,7 @@ def chain_efficiency(weight: np.ndarray, group: int, kind: str = "nm") -> dict[s
         their ``ratio``.
     """
     window = FIXED_CASCADE_GROUPS * group
-    s = window_nnz(weight, window, kind)
+    s = window_nnz(weight, window, kind) if counts is None else counts
     useful = int(s.sum())
     cfg_cycles = int((-(-s // group)).sum()) * group
     fixed_cycles = int(np.count_nonzero(s)) * window
@@ -184,7 +210,9 @@ class DspChainEngine:
         align_k = K if decode else window  # decode keeps whole weight columns per tile
         d = shrink_to_budget({"m": M, "k": K, "n": N}, {"k": align_k, "n": 1}, cost, budget)
         if decode and d["k"] >= K:
-            d["n"] = min(d["n"], _decode_columns(arch, N, w_elems, meta_bits, eb, passes, groups))
+            d["n"] = min(
+                d["n"], _decode_columns(arch, N, w_elems, meta_bits, eb, passes, groups, fill)
+            )
         m0, mlen = spans(M, d["m"])
         k0, klen = spans(K, d["k"])
         n0, nlen = spans(N, d["n"])
@@ -201,7 +229,7 @@ class DspChainEngine:
         act_b = np.zeros_like(tm) if decode else tm * tk * eb
         out_b = np.zeros_like(tm) if decode else tm * tn * eb
         load_a, load_w, store = reuse_traffic(mi, ki, ni)
-        eff = chain_efficiency(w, g, kind)
+        eff = chain_efficiency(w, g, kind, counts=s)
         return TilePlan(
             engine=engine_name,
             multipliers=int(spec.num_dsps) * int(getattr(spec, "macs_per_dsp", 1)),
@@ -240,10 +268,10 @@ class DspChainEngine:
             pattern = nm_pattern_of(work.sparsity)
             comp = compress_nm(w, pattern, axis=0)
             return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))
+        if kind == "dense":
+            return exact_matmul(work.act, w)
         dt = acc_dtype(work.act, w)
         a = np.asarray(work.act, dtype=dt)
-        if kind == "dense":
-            return a @ np.asarray(w, dtype=dt)
         b = int(work.sparsity.block)
         kb, nb = -(-work.k // b), -(-work.n // b)
         wp = np.zeros((kb * b, nb * b), dtype=dt)

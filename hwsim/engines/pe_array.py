@@ -10,8 +10,8 @@ import numpy as np
 from ..errors import ConfigError
 from . import register_engine_model
 from ._tiling import (
-    acc_dtype,
     check_work,
+    exact_matmul,
     grid3,
     half_buffer_budget,
     nm_matmul,
@@ -65,10 +65,14 @@ def predict_core_cycles(
 ) -> list[tuple[int, int]]:
     """Cycle of the last input transfer and of the first ``o_valid`` of each dot product.
 
-    One core, ``o_ready`` always high. Group ``i`` of the concatenated stream transfers at
-    cycle ``t_i``: ``t_0 = 0``, ``t_i = t_{i-1} + max(II, 1 + gap_{i-1})`` where ``gap`` are
-    idle cycles after each transfer. The result of a dot product is valid at
-    ``t_last + latency`` (both from :func:`rtl.timing.core_timing`).
+    One core, ``o_ready`` always high (output back-pressure is not modelled). Cycle 0 is the
+    first cycle after reset; "transfers in cycle ``c``" means valid and ready are both high in
+    ``c``. Group ``i`` of the concatenated stream transfers at cycle ``t_i``: ``t_0 = 0``
+    (offered at once), ``t_i = t_{i-1} + max(II, 1 + gap_{i-1})`` where ``gap_i`` are the idle
+    cycles the source waits after group ``i`` transfers. The result of a dot product is first
+    valid (and, with ``o_ready`` high, transfers) at ``t_last + latency``; ``latency`` and
+    ``II`` come from :func:`rtl.timing.core_timing`. These are the conventions of the RTL
+    test bench (``tests/rtl_cases.py``), which checks this prediction cycle for cycle.
 
     Parameters
     ----------
@@ -243,12 +247,8 @@ class PeArrayEngine:
         n, m = int(spec.n), int(spec.m)
         w = np.asarray(work.weight)
         if _is_dense(work.sparsity):
-            dt = acc_dtype(work.act, w)
-            a, b = np.asarray(work.act, dtype=dt), np.asarray(w, dtype=dt)
-            out = np.zeros((work.m, work.n), dtype=dt)
-            for s in range(0, work.k, max(n, 64 * n)):  # n-wide steps, blocked for speed
-                out += a[:, s : s + 64 * n] @ b[s : s + 64 * n]
-            return out
+            # Dense mode feeds n consecutive values a step: the plain product (exact BLAS).
+            return exact_matmul(work.act, w)
         steps, _, _ = _grouping(w, n, m, int(spec.cols))
         # A group needing s steps is issued as s selector passes of n slots each.
         n_eff = min(m, max(1, int(steps.max(initial=1))) * n)

@@ -72,7 +72,7 @@ def simulate_training(
     import pandas as pd
 
     from ..arch import load_arch
-    from ..gemm import simulate_gemm
+    from ..gemm import resource_counters, simulate_gemm
     from ..result import RunResult
     from ..sparsity import Dense, bdwp_masks, parse_sparsity
     from ._tiling import nm_pattern_of
@@ -143,6 +143,9 @@ def simulate_training(
         check_reason=None if all(c == "passed" for c in checks) else first.check_reason,
         seed=int(seed),
         counters={
+            **resource_counters(arch, sum(r.dense_macs for r in runs.values()), cycles),
+            "check_wall_seconds": sum(r.counters.get("check_wall_seconds", 0.0)
+                                      for r in runs.values()),
             "pregen_cycles": pregen,
             "pregen_exposed_cycles": exposed,
             **{f"{g}_cycles": r.cycles for g, r in runs.items()},
