@@ -60,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        sys.stderr.close()
+        return 0
     except (HwsimError, ValueError, TypeError, OSError) as exc:
         # One line, typed, non-zero: the contract for every user-facing failure.
         msg = " ".join(str(exc).split())

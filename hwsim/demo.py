@@ -44,6 +44,8 @@ _COLUMNS = [
     "dram_read_bytes",
     "energy_pj",
     "events",
+    "dsp",
+    "macs_per_cycle_per_dsp",
     "check",
     "wall_seconds",
 ]
