@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -29,6 +29,8 @@ __all__ = [
     "scalesim_fold_cycles",
     "scalesim_layer_dims",
     "scalesim_conv_dims",
+    "scalesim_topology_layers",
+    "ScaleSimLayer",
     "SystolicEngine",
 ]
 
@@ -44,15 +46,25 @@ DATAFLOWS = ("ws", "os", "is")
 # * Every fold (``ceil(Sr/R) × ceil(Sc/C)`` of them) appends demand rows: WS/IS put an
 #   ``R``-row weight-load prefix, the ``T`` streaming rows and a ``C - 1`` drain suffix, then
 #   skew across the ``R`` array rows (``+ R - 1``): ``2R + C + T - 2``. OS has no weight-load
-#   prefix: ``T`` streaming rows plus ``R + C - 2`` of skew, ``R + C + T - 2`` (checked against
-#   SCALE-Sim's golden OS report, see the tests).
+#   prefix: ``T`` streaming rows plus ``R + C - 2`` of skew, ``R + C + T - 2``.
 # * The memory model services one demand row per cycle starting at cycle 0 and reports
 #   ``max(serviced cycle)`` = rows - 1 + stalls; compute cycles are that minus the stalls,
 #   hence the single ``- 1`` per layer.
 # * Layer-wise n:m sparsity (topology column ``Sparsity``, ``SparsitySupport: true``,
 #   ``OptimizedMapping: false``) keeps ``n`` of every ``m`` filter rows and drops the matching
 #   ifmap columns (tail group: ``min(n, K % m)``), so K becomes
-#   ``K_eff = n·floor(K/m) + min(n, K mod m)`` in all three dataflows.
+#   ``K_eff = n·floor(K/m) + min(n, K mod m)`` in all three dataflows. The tail group is
+#   padded to ``n`` slots and the all-zero trailing rows are then stripped, which is where
+#   ``min(n, K mod m)`` comes from. Without ``SparsitySupport`` the column is ignored: pass
+#   ``sparsity=None``. ``OptimizedMapping: true`` (a different, WS-only mapping in 3.0.0) is
+#   not modelled.
+# * Topology files: see :func:`scalesim_topology_layers` (trailing-comma and ``DP`` layers).
+#
+# Checked against the real tool: SCALE-Sim 3.0.0 runs of AlexNet, ResNet-18, MobileNet v1 and
+# BERT-base layers on 8×8 … 128×128 and 32×8 / 8×32 arrays, WS/OS/IS, dense and layer-wise
+# N:M, stall-free (CALC) and stalling (USER bandwidth) memories all equal this model to the
+# cycle (``benchmarks/validate_scalesim.py``; frozen in
+# ``tests/test_hwsim_engines_systolic_scalesim.py``). Stalls never change the compute cycles.
 
 
 def _k_eff(k: int, sparsity: Any) -> int:
@@ -131,6 +143,65 @@ def scalesim_conv_dims(
     oh = math.ceil((ifmap_h - filt_h + stride_h) / stride_h)
     ow = math.ceil((ifmap_w - filt_w + stride_w) / stride_w)
     return oh * ow, filt_h * filt_w * channels, num_filt
+
+
+class ScaleSimLayer(NamedTuple):
+    """One layer as SCALE-Sim v3 simulates it (one row of its ``COMPUTE_REPORT.csv``)."""
+
+    name: str
+    p: int
+    k: int
+    n: int
+    sparsity: str  # the topology's "n:m" column, "1:1" when absent
+
+
+def scalesim_topology_layers(text: str, gemm: bool = False) -> list[ScaleSimLayer]:
+    """The layers SCALE-Sim v3 reads from a topology CSV (``scalesim/topology_utils.py``).
+
+    Its conventions, reproduced so that layer ``i`` here is its ``LayerID`` ``i``:
+
+    * the first line is a header; blank lines are skipped;
+    * the **last field of every row is dropped** (``row.split(',')[:-1]``): rows must end
+      with a comma, or their last column (the sparsity, or even the stride) is lost;
+    * conv rows are ``name, ifmap_h, ifmap_w, filt_h, filt_w, channels, num_filt, stride
+      [, n:m]`` (one stride for both axes), mapped by :func:`scalesim_conv_dims`; the sparsity
+      is the last remaining field when there are more than 8, else ``1:1``;
+    * a conv layer whose name contains ``DP`` (depthwise) becomes ``channels`` layers named
+      ``<name>Channel_<c>``, each with one channel and the row's ``num_filt`` filters;
+    * GEMM rows (``gemm=True``, SCALE-Sim's ``-i gemm``) are ``name, M, N, K [, n:m]``: an
+      ``M × K`` ifmap and ``N`` filters of ``1 × K``, so ``P = M``.
+
+    Raises
+    ------
+    ConfigError
+        A row with too few fields or a filter larger than its ifmap.
+    """
+    layers: list[ScaleSimLayer] = []
+    for line_no, raw in enumerate(text.splitlines()):
+        row = raw.strip()
+        if line_no == 0 or row == "":
+            continue
+        elems = [e.strip() for e in row.split(",")[:-1]]
+        if gemm:
+            if len(elems) < 4:
+                raise ConfigError(f"GEMM topology row {line_no + 1} needs name, M, N, K: {raw!r}")
+            m, n, k = (int(x) for x in elems[1:4])
+            sp = elems[4] if len(elems) > 4 else "1:1"
+            layers.append(ScaleSimLayer(elems[0], m, k, n, sp))
+            continue
+        if len(elems) < 8:
+            raise ConfigError(f"conv topology row {line_no + 1} needs 8 fields: {raw!r}")
+        ih, iw, fh, fw, ch, nf, st = (int(x) for x in elems[1:8])
+        if fh > ih or fw > iw:
+            raise ConfigError(f"filter larger than ifmap in topology row {line_no + 1}: {raw!r}")
+        sp = elems[-1] if len(elems) > 8 else "1:1"
+        name = elems[0]
+        if "DP" in name:
+            p, k, n = scalesim_conv_dims(ih, iw, fh, fw, 1, nf, st)
+            layers.extend(ScaleSimLayer(f"{name}Channel_{c}", p, k, n, sp) for c in range(ch))
+        else:
+            layers.append(ScaleSimLayer(name, *scalesim_conv_dims(ih, iw, fh, fw, ch, nf, st), sp))
+    return layers
 
 
 def _dense_k_span(start: np.ndarray, length: np.ndarray, k: int, pattern) -> np.ndarray:
