@@ -39,6 +39,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_gemm.py
+	$(PY) benchmarks/bench_spgemm.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .hypothesis sim_build*
