@@ -39,6 +39,7 @@ lint: install
 
 bench: install
 	$(PY) benchmarks/bench_gemm.py
+	$(PY) benchmarks/bench_sparsity.py
 	$(PY) benchmarks/bench_spgemm.py
 
 clean:

@@ -23,6 +23,7 @@ CHECK_UP_TO = 256
 
 
 def bench(presets, sizes, sparsities, repeat: int = 1) -> list[dict]:
+    """Best-of-``repeat`` runs of every (preset, sparsity, size): one row of figures each."""
     rows = []
     weights: dict = {}
     for sp in sparsities:
@@ -71,6 +72,7 @@ def _sim_s(r) -> float:
 
 
 def report(rows: list[dict], out=sys.stdout) -> None:
+    """Print the table and the 4096^3 2:8 verdict (target: under a second of wall time)."""
     head = (
         f"{'preset':<16}{'sparsity':>8}{'size':>6}{'tiles':>7}{'events':>8}{'ev/tile':>8}"
         f"{'wall_s':>8}{'ms/tile':>9}{'s/GMAC':>9}{'wgen_s':>8}{'check_s':>8}  check"
@@ -91,6 +93,7 @@ def report(rows: list[dict], out=sys.stdout) -> None:
 
 
 def main(argv=None) -> int:
+    """Command-line entry point."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--max", type=int, default=8192, help="largest M=K=N (default 8192)")
     p.add_argument("--presets", nargs="*", default=list(PRESETS))

@@ -39,6 +39,7 @@ def cases(quick: bool):
 
 
 def main(argv=None) -> None:
+    """Command-line entry point: time every case and dataflow, then measure peak memory."""
     p = argparse.ArgumentParser(description=__doc__)
     p.add_argument("--quick", action="store_true", help="only the small cases")
     p.add_argument("--dataflows", default="rowwise-hash,outer,inner")

@@ -39,6 +39,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from hwsim._io import atomic_write_text  # noqa: E402
 from hwsim.engines.systolic import (  # noqa: E402
     scalesim_compute_cycles,
     scalesim_fold_cycles,
@@ -62,6 +63,8 @@ MODES = {
 
 @dataclass
 class Job:
+    """One SCALE-Sim run: a topology subset on one array, dataflow, sparsity and memory mode."""
+
     id: str
     topology: str
     gemm: bool
@@ -158,6 +161,7 @@ def random_jobs(count: int, seed: int) -> list[Job]:
 
 
 def build_jobs(plan_path: Path, dedupe: bool = True) -> list[Job]:
+    """Expand the plan CSV into jobs (repeated identical layers dropped when ``dedupe``)."""
     jobs: list[Job] = []
     with open(plan_path, newline="") as fh:
         for i, row in enumerate(csv.DictReader(r for r in fh if not r.startswith("#"))):
@@ -276,6 +280,7 @@ def pytest_rows(records: list[dict]) -> str:
 
 
 def print_table(records: list[dict]) -> None:
+    """Print one line per (layer, configuration): SCALE-Sim's cycles, ours and the difference."""
     head = (f"{'topology':<22}{'layer':<22}{'P,K,N':<18}{'df':<4}{'array':>8} {'sparsity':<9}"
             f"{'memory':<12}{'scalesim':>10}{'ours':>10}{'diff':>7}  stalls")
     print(head)
@@ -294,6 +299,7 @@ def print_table(records: list[dict]) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Command-line entry point; 1 on any mismatch or failed run."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--scalesim-python", required=True, help="interpreter with scalesim installed")
     ap.add_argument("--plan", default=str(HERE / "plan.csv"))
@@ -342,11 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     for e in errors:
         print("ERROR", e, file=sys.stderr)
     if args.json_out:
-        Path(args.json_out).write_text(json.dumps(
+        atomic_write_text(args.json_out, json.dumps(
             {"scalesim": ver[0], "numpy": ver[1], "date": time.strftime("%Y-%m-%d"),
              "records": records}, indent=1))
     if args.pytest_rows:
-        Path(args.pytest_rows).write_text(pytest_rows(records))
+        atomic_write_text(args.pytest_rows, pytest_rows(records))
     return 0 if n_ok == len(records) and not errors else 1
 
 

@@ -14,6 +14,7 @@ from .errors import (
     MissingExtraError,
     PatternError,
     ShapeError,
+    ToolError,
     UnsupportedOperatorError,
 )
 from .result import SCHEMA_VERSION, RunResult
@@ -40,6 +41,7 @@ __all__ = [
     "InputFileError",
     "CheckFailedError",
     "MissingExtraError",
+    "ToolError",
 ]
 
 #: Public names imported on first access, so that ``import hwsim`` stays light (no SimPy,

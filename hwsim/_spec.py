@@ -47,6 +47,16 @@ def _c(choices: tuple, doc: str = "") -> dict:
     return {"choices": choices, "doc": doc}
 
 
+#: Longest repr of a bad value quoted in an error (a whole file read as one YAML string
+#: must not become the message).
+_SHORT = 60
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= _SHORT else f"{text[: _SHORT - 3]}..."
+
+
 # -- generic validation ---------------------------------------------------------------------------
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:
@@ -79,15 +89,15 @@ def _check_scalar(tp: Any, value: Any, meta: dict, key: str) -> Any:
     what = _describe(tp)
     if not ok:
         span = f" in {rng[0]}..{rng[1]}" if rng else ""
-        raise ConfigError(f"expected {what}{span}, got {value!r}", key=key)
+        raise ConfigError(f"expected {what}{span}, got {_short(value)}", key=key)
     if tp is float:
         value = float(value)
     if rng is not None and not (rng[0] <= value <= rng[1]):
-        raise ConfigError(f"expected {what} in {rng[0]}..{rng[1]}, got {value!r}", key=key)
+        raise ConfigError(f"expected {what} in {rng[0]}..{rng[1]}, got {_short(value)}", key=key)
     choices = meta.get("choices")
     if choices is not None and value not in choices:
         opts = ", ".join(repr(c) for c in choices)
-        raise ConfigError(f"expected one of {opts}, got {value!r}", key=key)
+        raise ConfigError(f"expected one of {opts}, got {_short(value)}", key=key)
     return value
 
 
@@ -106,7 +116,7 @@ class _Spec:
                 new = _check_scalar(tp, value, meta, f.name)
             elif typing.get_origin(tp) is tuple:
                 if not isinstance(value, (list, tuple)):
-                    raise ConfigError(f"expected a list, got {value!r}", key=f.name)
+                    raise ConfigError(f"expected a list, got {_short(value)}", key=f.name)
                 (elem,) = typing.get_args(tp)[:1]
                 new = tuple(
                     _check_scalar(elem, v, meta, f"{f.name}[{i}]") for i, v in enumerate(value)
@@ -115,11 +125,11 @@ class _Spec:
                     raise ConfigError("expected a non-empty list", key=f.name)
             elif typing.get_origin(tp) is dict:
                 if not isinstance(value, dict):
-                    raise ConfigError(f"expected a mapping, got {value!r}", key=f.name)
+                    raise ConfigError(f"expected a mapping, got {_short(value)}", key=f.name)
                 continue
             elif dataclasses.is_dataclass(tp):
                 if not isinstance(value, tp):
-                    raise ConfigError(f"expected {tp.__name__}, got {value!r}", key=f.name)
+                    raise ConfigError(f"expected {tp.__name__}, got {_short(value)}", key=f.name)
                 continue
             else:  # pragma: no cover - spec authoring error
                 raise TypeError(f"unsupported field type {tp!r} on {type(self).__name__}")
@@ -152,21 +162,21 @@ def build_spec(cls: type, data: Any, *, source: str = "<dict>", path: str = "") 
     if cls is EngineSpec:
         return _build_engine(data, source=source, path=path)
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {data!r}", source=source, key=path or None)
+        raise ConfigError(f"expected a mapping, got {_short(data)}", source=source, key=path or None)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     allowed = set(fields)
     if isinstance(cls, type) and issubclass(cls, EngineSpec):
         allowed = allowed | {"kind"}
         if "kind" in data and data["kind"] != cls.kind:
             raise ConfigError(
-                f"expected kind {cls.kind!r}, got {data['kind']!r}",
+                f"expected kind {cls.kind!r}, got {_short(data['kind'])}",
                 source=source,
                 key=_join(path, "kind"),
             )
     for k in data:
         if k not in allowed:
             raise ConfigError(
-                f"unknown key {k!r}; allowed keys: {', '.join(sorted(allowed))}",
+                f"unknown key {_short(k)}; allowed keys: {', '.join(sorted(allowed))}",
                 source=source,
                 key=_join(path, str(k)),
             )
@@ -187,11 +197,11 @@ def build_spec(cls: type, data: Any, *, source: str = "<dict>", path: str = "") 
         elif typing.get_origin(tp) is dict:
             vt = typing.get_args(tp)[1]
             if not isinstance(value, dict):
-                raise ConfigError(f"expected a mapping, got {value!r}", source=source, key=sub)
+                raise ConfigError(f"expected a mapping, got {_short(value)}", source=source, key=sub)
             out = {}
             for k, v in value.items():
                 if not isinstance(k, str):
-                    raise ConfigError(f"expected string keys, got {k!r}", source=source, key=sub)
+                    raise ConfigError(f"expected string keys, got {_short(k)}", source=source, key=sub)
                 if dataclasses.is_dataclass(vt) or vt is EngineSpec:
                     out[k] = build_spec(vt, v, source=source, path=_join(sub, k))
                 else:
@@ -224,7 +234,7 @@ def _load_kind_modules() -> None:
 
 def _build_engine(data: Any, *, source: str, path: str) -> Any:
     if not isinstance(data, dict):
-        raise ConfigError(f"expected a mapping, got {data!r}", source=source, key=path or None)
+        raise ConfigError(f"expected a mapping, got {_short(data)}", source=source, key=path or None)
     kind = data.get("kind")
     if kind not in ENGINE_KINDS:
         # Kind modules (e.g. hwsim.spgemm, which pulls in SciPy) load only when a description
@@ -232,7 +242,7 @@ def _build_engine(data: Any, *, source: str, path: str) -> Any:
         _load_kind_modules()
     if kind not in ENGINE_KINDS:
         known = ", ".join(sorted(ENGINE_KINDS))
-        what = "missing engine kind" if kind is None else f"unknown engine kind {kind!r}"
+        what = "missing engine kind" if kind is None else f"unknown engine kind {_short(kind)}"
         raise ConfigError(
             f"{what}; expected one of {known}", source=source, key=_join(path, "kind")
         )

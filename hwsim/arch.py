@@ -92,6 +92,7 @@ class NMPeArraySpec(EngineSpec):
 
     @property
     def multipliers(self) -> int:
+        """``rows * cols * n`` multipliers."""
         return self.rows * self.cols * self.n
 
 
@@ -107,6 +108,7 @@ class SystolicSpec(EngineSpec):
 
     @property
     def multipliers(self) -> int:
+        """One MAC per PE: ``rows * cols``."""
         return self.rows * self.cols
 
 
@@ -137,6 +139,7 @@ class DspChainSpec(EngineSpec):
 
     @property
     def multipliers(self) -> int:
+        """``num_dsps * macs_per_dsp``."""
         return self.num_dsps * self.macs_per_dsp
 
 
@@ -150,6 +153,7 @@ class VectorSpec(EngineSpec):
 
     @property
     def multipliers(self) -> int:
+        """One multiplier per lane."""
         return self.lanes
 
 
@@ -380,13 +384,17 @@ class Architecture(_Spec):
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> Architecture:
-        """Load a YAML file; a missing/unreadable file raises InputFileError, bad YAML ConfigError."""
+        """Load a YAML file; a missing, unreadable or binary file raises InputFileError, bad YAML ConfigError."""
         path = Path(path)
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as exc:
             raise InputFileError(
                 f"{path}: cannot read architecture file: {exc.strerror or exc}"
+            ) from None
+        except UnicodeDecodeError as exc:  # a binary file: name it instead of the codec
+            raise InputFileError(
+                f"{path}: not a UTF-8 text (YAML) file: byte {exc.start} is {exc.object[exc.start]:#04x}"
             ) from None
         return cls.from_yaml_text(text, source=str(path))
 

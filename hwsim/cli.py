@@ -23,6 +23,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("spgemm", "hwsim.cli_spgemm"),
     ("rtl", "rtl.cli"),
     ("demo", "hwsim.cli_demo"),
+    ("sweep", "hwsim.cli_sweep"),
 ]
 
 
@@ -40,6 +41,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``hwsim`` argument parser with every registered subcommand."""
     parser = _Parser(
         prog="hwsim",
         description="Co-design simulator for sparse neural-network accelerators.",
@@ -67,6 +69,12 @@ def main(argv: list[str] | None = None) -> int:
         # One line, typed, non-zero: the contract for every user-facing failure.
         msg = " ".join(str(exc).split())
         print(f"hwsim: error: {type(exc).__name__}: {msg}", file=sys.stderr)
+        return 1
+    except MemoryError as exc:
+        # The model materialises the real weight (its zeros are what the engines count), so
+        # an impossible shape ends here; numpy's message names the shape and the size.
+        msg = " ".join(str(exc).split()) or "out of memory"
+        print(f"hwsim: error: MemoryError: {msg}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:  # pragma: no cover
         print("hwsim: interrupted", file=sys.stderr)

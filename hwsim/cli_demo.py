@@ -8,6 +8,7 @@ __all__ = ["register"]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    """Add ``demo`` to the ``hwsim`` parser."""
     p = sub.add_parser(
         "demo",
         help="run the built-in demo (every engine on default workloads)",

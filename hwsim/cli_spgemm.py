@@ -43,10 +43,16 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``hwsim spgemm``; returns the exit code."""
     from .cli import print_json
+    from .errors import ConfigError
     from .spgemm import rmat, simulate_spgemm
 
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be a positive integer, not {args.workers}")
+    if args.kernel is not None and args.dataflow != "rowwise-hash":
+        # the kernel versions are SMASH's; the baselines would ignore the flag silently
+        raise ConfigError(
+            f"--kernel applies to --dataflow rowwise-hash only, not {args.dataflow!r}"
+        )
     if args.rmat is not None:
         a = rmat(*args.rmat, seed=args.seed)
     else:

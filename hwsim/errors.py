@@ -11,6 +11,7 @@ __all__ = [
     "InputFileError",
     "CheckFailedError",
     "MissingExtraError",
+    "ToolError",
 ]
 
 
@@ -64,6 +65,10 @@ class InputFileError(HwsimError, OSError):
 
 class CheckFailedError(HwsimError):
     """The functional check of a run did not match the dense NumPy reference."""
+
+
+class ToolError(HwsimError, RuntimeError):
+    """An external tool (Yosys, an HDL simulator) failed or timed out; the message says how."""
 
 
 class MissingExtraError(HwsimError, ImportError):

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd  # every result carries a table: import once here, not inside a timed run
 
 from . import sparsity as sp
+from ._seed import check_seed
 from .arch import GEMM_KINDS, Architecture, load_arch
 from .engines import engine_model
 from .engines.base import PRECISION_BYTES, GemmWork, TilePlan
@@ -22,6 +23,7 @@ from .result import RunResult
 __all__ = [
     "simulate_gemm",
     "parse_array",
+    "run_arguments",
     "synthetic_weight",
     "reference_product",
     "resource_counters",
@@ -43,6 +45,29 @@ def _positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ShapeError(f"{name} must be an integer >= 1, got {value}")
     return int(value)
+
+
+def run_arguments(arch, m, k, n, batch, seed) -> tuple[Architecture, int, int, int, int, int]:
+    """The architecture and validated shape, batch and seed every GEMM-based run shares.
+
+    Raises
+    ------
+    ConfigError, InputFileError
+        From :func:`hwsim.arch.load_arch`.
+    ShapeError
+        ``m``, ``k``, ``n`` or ``batch`` is not a positive integer.
+    TypeError, ValueError
+        ``seed`` is not a non-negative integer.
+    """
+    arch = load_arch(arch)
+    m, k, n = (_positive_int(f, v) for f, v in (("m", m), ("k", k), ("n", n)))
+    return arch, m, k, n, _positive_int("batch", batch), check_seed(seed)
+
+
+def _check_precision(precision: Any) -> str:
+    if precision not in _WEIGHT_DTYPE or precision not in PRECISION_BYTES:
+        raise ConfigError(f"precision must be one of {', '.join(_WEIGHT_DTYPE)}, got {precision!r}")
+    return precision
 
 
 def parse_array(array: Any) -> tuple[int, int]:
@@ -146,9 +171,17 @@ def synthetic_weight(k: int, n: int, spec: Any, *, seed: int, precision: str = "
     Dense and N:M weights are drawn directly (nonzero values; N:M: exactly ``n`` nonzeros at
     uniform positions in every full group of ``m`` along K), other patterns through
     :func:`hwsim.sparsity.random_weights`. Deterministic in ``seed``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``seed`` is not a non-negative integer.
+    ConfigError
+        Unknown ``precision``.
     """
-    dt = np.dtype(_WEIGHT_DTYPE[precision])
-    rng = np.random.default_rng([int(seed), 0])
+    seed = check_seed(seed)
+    dt = np.dtype(_WEIGHT_DTYPE[_check_precision(precision)])
+    rng = np.random.default_rng([seed, 0])
     if isinstance(spec, sp.Dense):
         return _nonzero_values(rng, (k, n), dt)
     if isinstance(spec, sp.NMPattern) and k >= spec.m:
@@ -312,14 +345,12 @@ def simulate_gemm(
         A given weight that does not satisfy a declared N:M pattern.
     CheckFailedError
         The engine's output differs from the reference (first mismatch named).
+    TypeError, ValueError
+        ``seed`` is not a non-negative integer.
     """
     t0 = time.perf_counter()
-    arch = load_arch(arch)
-    m, k, n = (_positive_int(f, v) for f, v in (("m", m), ("k", k), ("n", n)))
-    batch = _positive_int("batch", batch)
-    seed = int(seed)
-    if precision not in _WEIGHT_DTYPE or precision not in PRECISION_BYTES:
-        raise ConfigError(f"precision must be one of {', '.join(_WEIGHT_DTYPE)}, got {precision!r}")
+    arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
+    _check_precision(precision)
     name = _pick_engine(arch, engine)
     if array is not None:
         r, c = parse_array(array)
@@ -385,25 +416,18 @@ def simulate_gemm(
         "training": False,
         "weight_given": weight is not None,
     }
-    return RunResult(
+    return RunResult.from_stats(
+        arch=arch,
+        stats=st,
+        started=t0,
         kind="gemm",
         engine=name,
-        arch=arch.name,
-        arch_hash=arch.hash(),
-        cycles=st.cycles,
-        compute_cycles=st.compute_cycles,
-        stall_cycles=st.stall_cycles,
-        seconds=arch.cycles_to_seconds(st.cycles),
-        wall_seconds=time.perf_counter() - t0,
         dense_macs=m_eff * k * n,
         performed_macs=performed,
         utilization=util,
-        dram_read_bytes=st.dram_read_bytes,
-        dram_write_bytes=st.dram_write_bytes,
         sram_read_bytes=sram_r,
         sram_write_bytes=sram_w,
         energy_pj=float(energy),
-        events=st.events,
         check=check_state,
         check_reason=reason,
         seed=seed,

@@ -33,6 +33,7 @@ class CountingEnvironment(simpy.Environment):
         self.events = 0
 
     def step(self) -> None:
+        """Process the next event and count it."""
         super().step()  # raises EmptySchedule at the end, which is not an event
         self.events += 1
 
@@ -75,6 +76,7 @@ class PipelineStats:
 
     @property
     def num_tiles(self) -> int:
+        """Tiles that ran."""
         return int(self.compute_start.size)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -111,6 +112,41 @@ class RunResult:
         if clash:
             raise ValueError(f"counters may not shadow result fields: {sorted(clash)}")
 
+    @classmethod
+    def from_stats(cls, *, arch: Any, stats: Any, started: float, **fields: Any) -> RunResult:
+        """A result whose timing, DRAM and event fields come from a SimPy run's statistics.
+
+        Parameters
+        ----------
+        arch : hwsim.arch.Architecture
+            Gives ``arch``, ``arch_hash`` and the clock for ``seconds``.
+        stats : object
+            ``cycles``, ``compute_cycles``, ``stall_cycles``, ``dram_read_bytes``,
+            ``dram_write_bytes`` and ``events`` of the run (``hwsim.pipeline.PipelineStats``,
+            the SpGEMM phase statistics).
+        started : float
+            :func:`time.perf_counter` when the run started; ``wall_seconds`` is measured from it.
+        **fields
+            Every other field (``kind``, ``engine``, MACs, on-chip traffic, energy, check...).
+
+        Returns
+        -------
+        RunResult
+        """
+        return cls(
+            arch=arch.name,
+            arch_hash=arch.hash(),
+            cycles=stats.cycles,
+            compute_cycles=stats.compute_cycles,
+            stall_cycles=stats.stall_cycles,
+            seconds=arch.cycles_to_seconds(stats.cycles),
+            wall_seconds=time.perf_counter() - started,
+            dram_read_bytes=stats.dram_read_bytes,
+            dram_write_bytes=stats.dram_write_bytes,
+            events=stats.events,
+            **fields,
+        )
+
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
         """Flat, JSON-ready dict: the fields, then ``counters`` at top level, then ``params``."""
@@ -136,9 +172,18 @@ class RunResult:
         atomic_write_text(path, self._frame().to_csv(index=False))
 
     def to_parquet(self, path: str | Path) -> None:
-        """Write the per-operation table (or the totals) as Parquet (needs pyarrow)."""
+        """Write the per-operation table (or the totals) as Parquet.
+
+        Raises
+        ------
+        hwsim.errors.MissingExtraError
+            pyarrow is not installed (``pip install 'hwsim[sweep]'``).
+        """
         import io
 
+        from .errors import require
+
+        require("pyarrow", "sweep", "Parquet output")
         buf = io.BytesIO()
         self._frame().to_parquet(buf, index=False)
         atomic_write_bytes(path, buf.getvalue())

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hwsim._seed import check_seed
+
 from .timing import idx_width_for, validate_core_params
 
 __all__ = [
@@ -67,15 +69,18 @@ class MacParams:
 
     @property
     def idx_width(self) -> int:
+        """Bits of one activation index (as :attr:`rtl.sparse_mac.SparseMAC.idx_width`)."""
         return idx_width_for(self.m)
 
     @property
     def in_width(self) -> int:
+        """Bits of one packed input payload: activations, weight values and indices, flags."""
         slots = self.lanes * self.n
         return (self.m * self.act_width + slots * (self.weight_width + self.idx_width) + 2)
 
     @property
     def out_width(self) -> int:
+        """Bits of one packed output payload, ``lanes * acc_width``."""
         return self.lanes * self.acc_width
 
 
@@ -271,7 +276,7 @@ def random_stream(
     """
     if indices not in ("nm", "any", "dense"):
         raise ValueError(f"indices must be 'nm', 'any' or 'dense', not {indices!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     p = params
     act = _operand(rng, p.act_width, (n_groups, p.m), extremes)
     wval = _operand(rng, p.weight_width, (n_groups, p.lanes, p.n), extremes)

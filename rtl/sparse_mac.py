@@ -108,26 +108,32 @@ class SparseMAC(wiring.Component):
     # -- parameters (read-only) -----------------------------------------------------------------
     @property
     def n(self) -> int:
+        """Non-zeros per group."""
         return self._n
 
     @property
     def m(self) -> int:
+        """Group size."""
         return self._m
 
     @property
     def lanes(self) -> int:
+        """Output lanes."""
         return self._lanes
 
     @property
     def act_width(self) -> int:
+        """Activation bits."""
         return self._act_width
 
     @property
     def weight_width(self) -> int:
+        """Weight bits."""
         return self._weight_width
 
     @property
     def acc_width(self) -> int:
+        """Accumulator bits."""
         return self._acc_width
 
     @property
@@ -157,6 +163,7 @@ class SparseMAC(wiring.Component):
 
     # -- hardware -------------------------------------------------------------------------------
     def elaborate(self, platform):
+        """Build the pipeline (Amaranth's elaboration hook; ``platform`` is unused)."""
         m = Module()
         lanes, n = self._lanes, self._n
         aw, ww, accw = self._act_width, self._weight_width, self._acc_width

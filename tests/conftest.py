@@ -65,6 +65,16 @@ def _fail_missing_simulator(request):
     pytest.fail(f"{reason}, and CI=true: co-simulation must run in CI")
 
 
+def load_benchmark(name: str):
+    """Import ``benchmarks/<name>.py`` as a module (the benchmarks are scripts, not a package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(name, REPO / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """Path to ``../shared/data``; fails (in CI) or skips (locally) when it is absent."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 
 import pytest
@@ -164,6 +165,26 @@ def test_not_a_mapping(sat_dict):
         Architecture.from_dict(sat_dict)
     with pytest.raises(ConfigError, match=r"expected a mapping"):
         Architecture.from_dict([1, 2])
+
+
+def test_binary_file_is_an_input_file_error_naming_it(tmp_path):
+    # used to surface as a bare UnicodeDecodeError without the file name
+    path = tmp_path / "blob.yaml"
+    path.write_bytes(b"name: x\n\xa2\xff")
+    want = rf"^{re.escape(str(path))}: not a UTF-8 text \(YAML\) file: byte 8 is 0xa2$"
+    with pytest.raises(InputFileError, match=want):
+        Architecture.from_yaml(path)
+
+
+def test_long_bad_values_are_shortened_in_the_message(tmp_path):
+    # A text file given as an architecture used to be quoted whole on the CLI's one line.
+    path = tmp_path / "passwd"
+    path.write_text("\n".join(f"user{i}:x:{i}:{i}::/home/user{i}:/bin/sh" for i in range(200)))
+    with pytest.raises(ConfigError) as info:
+        Architecture.from_yaml(path)
+    msg = str(info.value)
+    assert msg.startswith(f"{path}: expected a mapping, got 'user0:x:0:0::/home/user0:")
+    assert msg.endswith("...") and len(msg) < len(str(path)) + 100
 
 
 def test_unknown_engine_kind(sat_dict):

@@ -1,23 +1,20 @@
-"""The GEMM benchmark script runs and its event counts follow tiles (speed itself is reported by
-the benchmark, not asserted here: wall-clock limits in unit tests are flaky on shared machines)."""
+"""Tests for benchmarks/bench_gemm.py: it runs and its event counts follow tiles, not MACs.
+
+Speed itself is reported by the benchmark, not asserted here: wall-clock limits in unit tests
+are flaky on shared machines.
+"""
 
 from __future__ import annotations
 
-import importlib.util
 import io
-from pathlib import Path
 
 import pytest
-
-BENCH = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_gemm.py"
+from conftest import load_benchmark
 
 
 @pytest.fixture(scope="module")
 def bench():
-    spec = importlib.util.spec_from_file_location("bench_gemm", BENCH)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("bench_gemm")
 
 
 def test_events_grow_with_tiles_not_macs(bench):

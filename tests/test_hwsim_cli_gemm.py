@@ -77,17 +77,37 @@ def test_trace_written(tmp_path, capsys):
     [
         (["--m", "0", "--k", "4", "--n", "4"], "ShapeError: m must be an integer >= 1, got 0"),
         (["--m", "4", "--k", "4", "--n", "4", "--engine", "tpu"], "ConfigError: no engine 'tpu'"),
-        (["--m", "4", "--k", "4", "--n", "4", "--sparsity", "3:2"], "Error: "),
+        (
+            ["--m", "4", "--k", "4", "--n", "4", "--sparsity", "3:2"],
+            "SparsityParseError: invalid sparsity '3:2': n must be an integer in 1..m (=2), not 3",
+        ),
         (
             ["--m", "4", "--k", "4", "--n", "4", "--array", "axb"],
             "ConfigError: array must look like RxC",
         ),
+        # used to be numpy's "expected non-negative integer", naming no option
+        (
+            ["--m", "4", "--k", "4", "--n", "4", "--seed=-1"],
+            "ValueError: seed must be a non-negative integer, not -1",
+        ),
+        # used to run dense training silently
+        (
+            ["--m", "4", "--k", "8", "--n", "4", "--training", "--sparsity", "block:2x2:0.5"],
+            "ConfigError: training (BDWP) needs dense or N:M sparsity, not 'block:2x2:0.5'",
+        ),
+        # used to print a traceback: the real 10^8 x 10^8 weight cannot be allocated
+        (
+            ["--m", "1", "--k", "100000000", "--n", "100000000", "--no-check"],
+            "MemoryError: Unable to allocate",
+        ),
     ],
 )
-def test_errors_one_line_exit_1(extra, match, capsys):
-    assert main(["gemm", "--arch", "dense-systolic", *extra]) == 1
+def test_errors_one_line_exit_1(extra, match, capsys, tmp_path):
+    trace = tmp_path / "t.json"
+    assert main(["gemm", "--arch", "dense-systolic", *extra, "--trace", str(trace)]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("hwsim: error: ") and match in err
+    assert list(tmp_path.iterdir()) == []  # nothing written, not even a temporary file
 
 
 def test_unknown_arch(capsys):

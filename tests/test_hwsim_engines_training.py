@@ -5,6 +5,7 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engines.training import pregeneration_cycles, simulate_training
+from hwsim.errors import ConfigError, ShapeError
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +52,28 @@ def test_via_simulate_gemm():
 
     r = simulate_gemm("sat-vcu1525", 32, 64, 32, sparsity="2:8", training=True)
     assert r.kind == "training" and r.check == "passed"
+
+
+@pytest.mark.parametrize("sparsity", ["block:2x2:0.5", "unstructured:0.5"])
+def test_training_refuses_patterns_without_a_bdwp_model(sparsity):
+    # used to train dense silently and report sparsity "dense"
+    with pytest.raises(ConfigError, match=rf"training \(BDWP\) needs dense or N:M sparsity, not '{sparsity}'"):
+        simulate_training("sat-vcu1525", 8, 16, 8, sparsity=sparsity)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        # used to reach numpy as "negative dimensions are not allowed"
+        ({"m": -1}, ShapeError, r"m must be an integer >= 1, got -1"),
+        ({"k": 0}, ShapeError, r"k must be an integer >= 1, got 0"),
+        ({"batch": 0}, ShapeError, r"batch must be an integer >= 1, got 0"),
+        ({"seed": -3}, ValueError, r"seed must be a non-negative integer, not -3"),
+    ],
+)
+def test_training_validates_shape_and_seed(kwargs, exc, match):
+    shape = {"m": 8, "k": 16, "n": 8}
+    shape.update({k: v for k, v in kwargs.items() if k in shape})
+    extra = {k: v for k, v in kwargs.items() if k not in shape}
+    with pytest.raises(exc, match=match):
+        simulate_training("sat-vcu1525", shape["m"], shape["k"], shape["n"], **extra)

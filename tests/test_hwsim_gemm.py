@@ -185,6 +185,29 @@ def test_option_errors(arch):
         simulate_gemm("sat-vcu1525", 4, 8, 4, dataflow="is")
 
 
+@pytest.mark.parametrize(
+    ("seed", "exc", "match"),
+    [
+        # used to reach numpy as "expected non-negative integer", naming no field
+        (-1, ValueError, r"seed must be a non-negative integer, not -1"),
+        # used to be accepted as int(None) -> TypeError from int(), or an unseeded run
+        (None, TypeError, r"seed must be a non-negative integer, not None"),
+        (2.5, TypeError, r"seed must be a non-negative integer, not 2\.5"),
+    ],
+)
+def test_seed_is_validated(arch, seed, exc, match):
+    with pytest.raises(exc, match=match):
+        simulate_gemm(arch, 4, 4, 4, seed=seed)
+    with pytest.raises(exc, match=match):
+        gemm_mod.synthetic_weight(8, 4, Dense(), seed=seed)
+
+
+def test_synthetic_weight_rejects_unknown_precision():
+    # used to leak a bare KeyError('int4')
+    with pytest.raises(ConfigError, match=r"precision must be one of .*got 'int4'"):
+        gemm_mod.synthetic_weight(8, 4, Dense(), seed=0, precision="int4")
+
+
 def test_engine_by_kind_and_array_override(arch):
     r = simulate_gemm(arch, 64, 16, 16, engine="_test_gemm_fake", array="8x2")
     assert r.counters["multipliers"] == 16 and r.params["array"] == [8, 2]

@@ -73,3 +73,33 @@ def test_check_state_is_validated():
 def test_counters_may_not_shadow_fields():
     with pytest.raises(ValueError, match="counters may not shadow result fields"):
         _result(counters={"cycles": 1})
+
+
+def test_parquet_without_pyarrow_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    from hwsim.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "pyarrow", None)  # makes the import fail
+    with pytest.raises(MissingExtraError, match=r"pip install 'hwsim\[sweep\]'"):
+        _result().to_parquet(tmp_path / "r.parquet")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_from_stats_takes_timing_and_dram_from_the_run():
+    import time
+    from types import SimpleNamespace
+
+    from hwsim.arch import load_arch
+
+    arch = load_arch("sat-vcu1525")
+    stats = SimpleNamespace(cycles=250, compute_cycles=200, stall_cycles=50,
+                            dram_read_bytes=4096, dram_write_bytes=512, events=17)
+    started = time.perf_counter()
+    r = RunResult.from_stats(arch=arch, stats=stats, started=started, kind="gemm",
+                             engine="pe_array", dense_macs=10, performed_macs=5, utilization=0.1)
+    assert (r.arch, r.arch_hash) == ("sat-vcu1525", arch.hash())
+    assert (r.cycles, r.compute_cycles, r.stall_cycles) == (250, 200, 50)
+    assert (r.dram_read_bytes, r.dram_write_bytes, r.events) == (4096, 512, 17)
+    assert r.seconds == pytest.approx(250 / (arch.clock_mhz * 1e6))
+    assert 0 <= r.wall_seconds <= time.perf_counter() - started

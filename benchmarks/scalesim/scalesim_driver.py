@@ -40,6 +40,7 @@ def _read_compute_report(path):
 
 
 def run_job(job, workdir):
+    """Run one job through SCALE-Sim; its per-layer cycles from ``COMPUTE_REPORT.csv``."""
     from scalesim.scale_sim import scalesim
 
     d = os.path.join(workdir, job["id"])
@@ -71,6 +72,7 @@ def run_job(job, workdir):
 
 
 def main(argv):
+    """Run every job of ``argv[1]`` under ``argv[2]``, printing one JSON line per job."""
     jobs_path, workdir = argv[1], argv[2]
     with open(jobs_path) as fh:
         jobs = json.load(fh)

@@ -60,10 +60,12 @@ class GemmWork:
 
     @property
     def dense_macs(self) -> int:
+        """``m * k * n``."""
         return self.m * self.k * self.n
 
     @property
     def elem_bytes(self) -> int:
+        """Bytes per element at :attr:`precision`."""
         return PRECISION_BYTES[self.precision]
 
 
@@ -130,6 +132,7 @@ class TilePlan:
 
     @property
     def num_tiles(self) -> int:
+        """Tiles in the plan."""
         return int(self.compute_cycles.size)
 
 

@@ -66,7 +66,6 @@ __all__ = ["DspChainEngine", "FIXED_CASCADE_GROUPS", "window_nnz", "chain_effici
 FIXED_CASCADE_GROUPS = 4
 
 
-
 def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups, fill) -> int:
     """Columns per decode tile, each tile a whole number of DRAM stripes.
 

@@ -68,21 +68,34 @@ def simulate_training(
     RunResult
         ``kind="training"``; ``table`` has one row per GEMM plus ``pregen``; counters hold
         ``pregen_cycles`` and ``pregen_exposed_cycles`` (the part not hidden by the WU).
+
+    Raises
+    ------
+    ShapeError
+        ``m``, ``k``, ``n`` or ``batch`` is not a positive integer.
+    ConfigError
+        ``sparsity`` is neither dense nor N:M (BDWP has no model for other patterns).
+    TypeError, ValueError
+        ``seed`` is not a non-negative integer.
     """
     import pandas as pd
 
-    from ..arch import load_arch
-    from ..gemm import resource_counters, simulate_gemm
+    from ..errors import ConfigError
+    from ..gemm import resource_counters, run_arguments, simulate_gemm
     from ..result import RunResult
     from ..sparsity import Dense, bdwp_masks, parse_sparsity
     from ._tiling import nm_pattern_of
 
     t0 = time.perf_counter()
-    arch = load_arch(arch)
+    arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
     spec = parse_sparsity(sparsity) if isinstance(sparsity, str) else sparsity
     pattern = nm_pattern_of(spec)
-    rows = int(m) * int(batch)
-    rng = np.random.default_rng([int(seed), 7])
+    if pattern is None and spec is not None and not isinstance(spec, Dense):
+        # BDWP prunes N:M along each pass's reduction axis; block or unstructured weights
+        # have no training model here, and training them dense would report another design.
+        raise ConfigError(f"training (BDWP) needs dense or N:M sparsity, not {str(spec)!r}")
+    rows = m * batch
+    rng = np.random.default_rng([seed, 7])
     if weight is None:
         weight = rng.integers(-127, 128, size=(k, n), dtype=np.int16).astype(np.int8)
     weight = np.asarray(weight)
@@ -90,7 +103,7 @@ def simulate_training(
         fwd_mask, bwd_mask = bdwp_masks(weight, pattern, forward_axis=0, backward_axis=1)
         w_ff = np.where(fwd_mask, weight, 0).astype(weight.dtype)
         w_bp = np.where(bwd_mask, weight, 0).astype(weight.dtype).T
-        sp_name = spec
+        sp_name = pattern
     else:
         w_ff, w_bp, sp_name = weight, weight.T, Dense()
     dy = rng.integers(-127, 128, size=(rows, n), dtype=np.int16).astype(np.int8)
@@ -141,7 +154,7 @@ def simulate_training(
         events=sum(r.events for r in runs.values()),
         check="passed" if all(c == "passed" for c in checks) else "skipped",
         check_reason=None if all(c == "passed" for c in checks) else first.check_reason,
-        seed=int(seed),
+        seed=seed,
         counters={
             **resource_counters(arch, sum(r.dense_macs for r in runs.values()), cycles),
             "check_wall_seconds": sum(r.counters.get("check_wall_seconds", 0.0)
@@ -150,7 +163,7 @@ def simulate_training(
             "pregen_exposed_cycles": exposed,
             **{f"{g}_cycles": r.cycles for g, r in runs.items()},
         },
-        params={"m": int(m), "k": int(k), "n": int(n), "batch": int(batch),
+        params={"m": m, "k": k, "n": n, "batch": batch,
                 "sparsity": str(sp_name), "precision": precision, "training": True,
                 "dataflow": first.params.get("dataflow")},
         table=table,

@@ -7,6 +7,7 @@ from typing import Any
 
 import scipy.sparse as sp
 
+from .._seed import check_seed
 from ..errors import CheckFailedError, ConfigError
 from ..result import RunResult
 from .inputs import operands
@@ -158,6 +159,7 @@ def simulate_spgemm(
     from ..arch import load_arch
 
     t0 = time.perf_counter()
+    seed = check_seed(seed)
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
@@ -228,25 +230,18 @@ def simulate_spgemm(
         "overrides": {k: v for k, v in overrides.items()},
     }
     table = _task_table(plan, st)
-    result = RunResult(
+    return RunResult.from_stats(
+        arch=machine,
+        stats=st,
+        started=t0,
         kind="spgemm",
         engine=name,
-        arch=machine.name,
-        arch_hash=machine.hash(),
-        cycles=st.cycles,
-        compute_cycles=st.compute_cycles,
-        stall_cycles=st.stall_cycles,
-        seconds=machine.cycles_to_seconds(st.cycles),
-        wall_seconds=time.perf_counter() - t0,
         dense_macs=work.dense_macs,
         performed_macs=pp,
         utilization=float(util),
-        dram_read_bytes=st.dram_read_bytes,
-        dram_write_bytes=st.dram_write_bytes,
         sram_read_bytes=int(plan.sram_read_bytes),
         sram_write_bytes=int(plan.sram_write_bytes),
         energy_pj=float(energy),
-        events=st.events,
         check=state,
         check_reason=reason,
         seed=seed,
@@ -254,7 +249,6 @@ def simulate_spgemm(
         params=params,
         table=table,
     )
-    return result
 
 
 def _task_table(plan, st):

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from .._seed import check_seed
 from ..errors import InputFileError, ShapeError
 
 __all__ = ["as_csr", "read_mtx", "rmat", "operands"]
@@ -172,7 +173,9 @@ def rmat(
     Raises
     ------
     ValueError
-        Out-of-range scale, edge factor or probabilities.
+        Out-of-range scale, edge factor or probabilities, or a negative seed.
+    TypeError
+        A seed that is not an integer.
     """
     if not isinstance(scale, (int, np.integer)) or not 0 <= scale <= 26:
         raise ValueError(f"scale must be an integer in 0..26, not {scale!r}")
@@ -185,7 +188,7 @@ def rmat(
         )
     if weights not in ("uniform", "ones"):
         raise ValueError(f"weights must be 'uniform' or 'ones', not {weights!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     n = 1 << int(scale)
     m = int(edge_factor) * n
     rows = np.zeros(m, dtype=np.int64)

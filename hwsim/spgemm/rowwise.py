@@ -52,6 +52,7 @@ class TaskPlan:
 
     @property
     def tasks(self) -> int:
+        """Tasks in the phase."""
         return int(self.read_bytes.size)
 
 
