@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .arch import Architecture, list_presets, load_arch
     from .engines.training import simulate_training
     from .gemm import simulate_gemm
+    from .sweep import load_results, run_sweep
 
 __all__ = [
     "__version__",
@@ -33,6 +34,8 @@ __all__ = [
     "list_presets",
     "simulate_gemm",
     "simulate_training",
+    "run_sweep",
+    "load_results",
     "HwsimError",
     "ConfigError",
     "PatternError",
@@ -52,6 +55,8 @@ _LAZY = {
     "list_presets": "hwsim.arch",
     "simulate_gemm": "hwsim.gemm",
     "simulate_training": "hwsim.engines.training",
+    "run_sweep": "hwsim.sweep",
+    "load_results": "hwsim.sweep",
 }
 
 

@@ -23,6 +23,7 @@ from .result import RunResult
 __all__ = [
     "simulate_gemm",
     "parse_array",
+    "pick_engine",
     "run_arguments",
     "synthetic_weight",
     "reference_product",
@@ -87,7 +88,27 @@ def parse_array(array: Any) -> tuple[int, int]:
     raise ConfigError(f"array must be 'RxC' or (rows, cols), got {array!r}")
 
 
-def _pick_engine(arch: Architecture, engine: str | None) -> str:
+def pick_engine(arch: Architecture, engine: str | None) -> str:
+    """The GEMM engine a run on ``arch`` uses.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The architecture.
+    engine : str or None
+        An engine name, an engine kind with a single engine of that kind, or ``None`` for the
+        first GEMM engine.
+
+    Returns
+    -------
+    str
+        The engine's name in ``arch.engines``.
+
+    Raises
+    ------
+    ConfigError
+        ``arch`` has no GEMM engine, or no engine matches ``engine``.
+    """
     if engine is None:
         names = arch.gemm_engines()
         if not names:
@@ -351,7 +372,7 @@ def simulate_gemm(
     t0 = time.perf_counter()
     arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
     _check_precision(precision)
-    name = _pick_engine(arch, engine)
+    name = pick_engine(arch, engine)
     if array is not None:
         r, c = parse_array(array)
         arch = arch.with_engine_overrides(name, rows=r, cols=c)

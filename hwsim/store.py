@@ -253,7 +253,9 @@ class SweepStore:
             Columns ``key``, ``status``, every axis (in first-seen order; list values as JSON
             text), the result columns in :meth:`~hwsim.result.RunResult.to_dict` order (nested
             values such as ``phase_cycles`` as JSON text; the result's own ``params`` are
-            left out), and ``error`` (``"Type: message"``) when some point failed. A result
+            left out), ``error`` (``"Type: message"``) when some point failed, and
+            ``hwsim_version`` when the rows were written by more than one hwsim version (a new
+            version re-runs every point, see :func:`hwsim.sweep.point_key`). A result
             column named like an axis is dropped when it equals the axis in every row (e.g.
             ``dataflow``), otherwise kept as ``result_<name>``.
         """
@@ -294,6 +296,8 @@ def frame_from_rows(rows: Iterable[dict[str, Any]]):
         else:
             rename[name] = f"result_{name}"
     any_error = any(r["status"] == "error" for r in rows)
+    # rows of an older hwsim stay in the store; name the version only when it tells rows apart
+    mixed = len({r.get("hwsim_version") for r in rows}) > 1
     records = []
     for r in rows:
         rec: dict[str, Any] = {"key": r["key"], "status": r["status"]}
@@ -307,11 +311,15 @@ def frame_from_rows(rows: Iterable[dict[str, Any]]):
             rec["error"] = (
                 f"{r['error_type']}: {r['error_message']}" if r["status"] == "error" else None
             )
+        if mixed:
+            rec["hwsim_version"] = r.get("hwsim_version")
         records.append(rec)
     columns = ["key", "status", *axes]
     columns += [rename.get(c, c) for c in res_cols if c not in drop]
     if any_error:
         columns.append("error")
+    if mixed:
+        columns.append("hwsim_version")
     return pd.DataFrame.from_records(records, columns=columns)
 
 

@@ -1,31 +1,33 @@
-"""Design-space sweeps: YAML specs, design-point keys, serial/process/Dask runs into a store."""
+"""Design-space sweeps: serial/process/Dask runs of a spec's design points into a store.
+
+The spec side (YAML, validation, expansion, keys) lives in :mod:`hwsim.sweep_spec`; its public
+names are re-exported here.
+"""
 
 from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import dataclasses
-import functools
-import hashlib
-import itertools
 import json
-import numbers
 import os
-import re
 import sys
 import time
 import traceback
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
-import yaml
-
-from .errors import ConfigError, HwsimError, InputFileError, require
-from .result import SCHEMA_VERSION
+from .errors import ConfigError, HwsimError, require
 from .store import TIMING_COLUMNS, SweepStore
+from .sweep_spec import (
+    KEY_VERSION,
+    RUN_KINDS,
+    DesignPoint,
+    SweepSpec,
+    list_sweeps,
+    load_spec,
+    point_key,
+)
 
 __all__ = [
     "SweepSpec",
@@ -43,560 +45,7 @@ __all__ = [
     "TIMING_COLUMNS",
 ]
 
-#: Version of the design-point key material; bumping it re-runs every stored point.
-KEY_VERSION = 1
-RUN_KINDS = ("gemm", "spgemm")
 EXECUTORS = ("serial", "processes", "dask")
-_SPEC_KEYS = ("kind", "name", "description", "seed", "base", "axes", "points")
-_ARCH_PREFIX = "arch."
-
-
-# -- YAML -----------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """Safe loader without YAML 1.1 base-60 numbers, so ``2:8`` stays the string ``"2:8"``."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in rs if not tag.endswith((":int", ":float"))]
-    for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
-
-
-# -- run arguments ------------------------------------------------------------------------------
-class _Bad(Exception):
-    """A value that fails its run argument's check (message only; the caller adds the key)."""
-
-
-def _int(lo: int = 1, optional: bool = False) -> Callable[[Any], Any]:
-    def check(v):
-        if v is None and optional:
-            return None
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-            raise _Bad(f"expected an integer >= {lo}, got {v!r}")
-        return int(v)
-
-    return check
-
-
-def _float(v):
-    if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise _Bad(f"expected a number, got {v!r}")
-    return float(v)
-
-
-def _bool(v):
-    if not isinstance(v, bool):
-        raise _Bad(f"expected true or false, got {v!r}")
-    return v
-
-
-def _str(choices: tuple[str, ...] | None = None, optional: bool = False):
-    def check(v):
-        if v is None and optional:
-            return None
-        if not isinstance(v, str):
-            raise _Bad(f"expected a string, got {v!r}")
-        if choices is not None and v not in choices:
-            raise _Bad(f"expected one of {', '.join(choices)}, got {v!r}")
-        return v
-
-    return check
-
-
-def _sparsity(v):
-    from .sparsity import parse_sparsity
-
-    if not isinstance(v, str):
-        raise _Bad(f"expected a pattern (dense, N:M, block:BxB:D, unstructured:D), got {v!r}")
-    try:
-        parse_sparsity(v)
-    except (HwsimError, ValueError) as exc:
-        raise _Bad(str(exc)) from None
-    return v
-
-
-def _array(v):
-    from .gemm import parse_array
-
-    if v is None:
-        return None
-    try:
-        r, c = parse_array(v)
-    except (HwsimError, ValueError) as exc:
-        raise _Bad(getattr(exc, "detail", str(exc))) from None
-    return f"{r}x{c}"
-
-
-def _rmat(v):
-    if v is None:
-        return None
-    parts = v.split(",") if isinstance(v, str) else v
-    try:
-        scale, ef = (int(x) if isinstance(x, str) else x for x in parts)
-        if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) for x in (scale, ef)):
-            raise ValueError
-    except (TypeError, ValueError):
-        raise _Bad(f"expected [SCALE, EDGE_FACTOR] (two integers), got {v!r}") from None
-    return [int(scale), int(ef)]
-
-
-@functools.cache
-def _gemm_args() -> dict[str, tuple[Callable, Any]]:
-    from .gemm import DATAFLOWS
-
-    return {
-        "arch": (_str(), None),
-        "m": (_int(), None),
-        "k": (_int(), None),
-        "n": (_int(), None),
-        "sparsity": (_sparsity, "dense"),
-        "engine": (_str(optional=True), None),
-        "dataflow": (_str(DATAFLOWS, optional=True), None),
-        "precision": (_str(("int8", "int16", "fp16", "bf16")), "int8"),
-        "batch": (_int(), 1),
-        "array": (_array, None),
-        "training": (_bool, False),
-        "check": (_bool, True),
-        "seed": (_int(0), 0),
-    }
-
-
-@functools.cache
-def _spgemm_args() -> dict[str, tuple[Callable, Any]]:
-    import typing
-
-    from .spgemm.engine import DATAFLOWS
-    from .spgemm.spec import SpgemmSpec
-
-    args: dict[str, tuple[Callable, Any]] = {
-        "arch": (_str(), "smash-piuma"),
-        "rmat": (_rmat, None),
-        "matrix": (_str(optional=True), None),
-        "matrix_b": (_str(optional=True), None),
-        "dataflow": (_str(DATAFLOWS), "rowwise-hash"),
-        "workers": (_int(optional=True), None),
-        "engine": (_str(optional=True), None),
-        "chunk_products": (_int(optional=True), None),
-        "check": (_bool, True),
-        "seed": (_int(0), 0),
-    }
-    hints = typing.get_type_hints(SpgemmSpec)
-    by_type = {int: _int(0), float: _float, str: _str(), bool: _bool}
-    for f in dataclasses.fields(SpgemmSpec):
-        if f.name not in args and hints.get(f.name) in by_type:
-            args[f.name] = (by_type[hints[f.name]], _NO_DEFAULT)  # engine field override
-    return args
-
-
-_NO_DEFAULT = object()
-#: Run arguments whose value cannot change the result (left out of the key).
-_UNKEYED = frozenset({"chunk_products"})
-#: Run arguments that name files: the key holds their content hash, not the path.
-_PATH_ARGS = ("arch", "matrix", "matrix_b")
-_ARG_TABLES = {"gemm": _gemm_args, "spgemm": _spgemm_args}
-_REQUIRED = {"gemm": ("arch", "m", "k", "n"), "spgemm": ()}
-
-
-def _allowed_text(table: dict) -> str:
-    return ", ".join(sorted(table)) + f", {_ARCH_PREFIX}<path> (architecture field override)"
-
-
-# -- spec ---------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class DesignPoint:
-    """One run of a sweep.
-
-    Attributes
-    ----------
-    index : int
-        Position in the sweep (points of ``points`` outermost, the last axis fastest).
-    kind : str
-        ``"gemm"`` or ``"spgemm"``.
-    params : dict
-        Every run argument (defaults filled in, the seed included).
-    axes : dict
-        The arguments that vary across the sweep (axes and ``points`` entries).
-    key : str
-        :func:`point_key` of the point.
-    arch : Architecture
-        The resolved architecture (``arch.*`` overrides applied).
-    run_args : dict
-        What the worker passes to the simulator: ``params`` without ``arch`` and the
-        overrides, input paths made absolute.
-    """
-
-    index: int
-    kind: str
-    params: dict[str, Any]
-    axes: dict[str, Any]
-    key: str
-    arch: Any = field(repr=False, compare=False)
-    run_args: dict[str, Any] = field(repr=False, compare=False, default_factory=dict)
-
-
-@dataclass
-class SweepSpec:
-    """A sweep: run kind, base arguments, axes (cartesian product) and/or explicit points.
-
-    Attributes
-    ----------
-    kind : str
-        ``"gemm"`` (:func:`hwsim.gemm.simulate_gemm` arguments) or ``"spgemm"``
-        (:func:`hwsim.spgemm.simulate_spgemm`; inputs ``rmat: [scale, edge_factor]`` generated
-        with the point's seed, or ``matrix: A.mtx``).
-    base : dict
-        Arguments every point shares.
-    axes : dict[str, list]
-        Argument name -> values; the sweep is their cartesian product (last axis fastest).
-    points : list[dict]
-        Explicit points, each merged over ``base``; with ``axes`` too, every point is crossed
-        with the axes' product.
-    seed : int
-        Seed of every point that does not set its own (in ``base``, a point or an axis).
-    name, description : str
-        Labels (not part of any key).
-    source : str
-        File the spec came from (``"<dict>"`` otherwise); named by errors.
-    root : Path or None
-        Folder relative ``arch``/``matrix`` paths are resolved against (the spec's folder).
-
-    Notes
-    -----
-    Argument names ``arch.<dotted.path>`` override a field of the architecture description
-    (``arch.clock_mhz``, ``arch.engines.pe_array.n``, ``arch.dram.channels``...).
-    """
-
-    kind: str
-    base: dict[str, Any] = field(default_factory=dict)
-    axes: dict[str, list] = field(default_factory=dict)
-    points: list[dict[str, Any]] = field(default_factory=list)
-    seed: int = 0
-    name: str = "sweep"
-    description: str = ""
-    source: str = "<dict>"
-    root: Path | None = None
-
-    @classmethod
-    def from_dict(cls, data: Any, *, source: str = "<dict>", root: Path | None = None):
-        """Validate plain data (parsed YAML) into a spec.
-
-        Raises
-        ------
-        ConfigError
-            Naming ``source`` and the key path of the first bad entry: unknown top-level keys
-            or run arguments (with the allowed ones), wrong types, empty axes, missing
-            required arguments.
-        """
-
-        def bad(msg, key=None):
-            return ConfigError(msg, source=source, key=key)
-
-        if not isinstance(data, dict):
-            raise bad(f"a sweep spec is a mapping with keys {', '.join(_SPEC_KEYS)}, got {data!r}")
-        for k in data:
-            if k not in _SPEC_KEYS:
-                raise bad(f"unknown key {k!r}; allowed keys: {', '.join(_SPEC_KEYS)}", str(k))
-        kind = data.get("kind", "gemm")
-        if kind not in RUN_KINDS:
-            raise bad(f"expected one of {', '.join(RUN_KINDS)}, got {kind!r}", "kind")
-        table = _ARG_TABLES[kind]()
-
-        def check(name, value, key):
-            if not isinstance(name, str):
-                raise bad(f"run argument names are strings, got {name!r}", key)
-            if name.startswith(_ARCH_PREFIX) and len(name) > len(_ARCH_PREFIX):
-                if isinstance(value, (dict, list)):
-                    raise bad(f"an architecture override is a scalar, got {value!r}", key)
-                return value
-            if name not in table:
-                raise bad(f"unknown run argument {name!r} for kind {kind!r}; allowed: "
-                          f"{_allowed_text(table)}", key.rsplit("[", 1)[0])
-            try:
-                return table[name][0](value)
-            except _Bad as exc:
-                raise bad(str(exc), key) from None
-
-        def mapping(obj, key):
-            if obj is None:
-                return {}
-            if not isinstance(obj, dict):
-                raise bad(f"expected a mapping of run arguments, got {obj!r}", key)
-            return {k: check(k, v, f"{key}.{k}") for k, v in obj.items()}
-
-        seed = data.get("seed", 0)
-        try:
-            seed = _int(0)(seed)
-        except _Bad as exc:
-            raise bad(str(exc), "seed") from None
-        base = mapping(data.get("base"), "base")
-        raw_axes = data.get("axes") or {}
-        if not isinstance(raw_axes, dict):
-            raise bad(f"expected a mapping of argument -> list of values, got {raw_axes!r}", "axes")
-        axes = {}
-        for name, values in raw_axes.items():
-            if not isinstance(values, list) or not values:
-                raise bad(f"expected a non-empty list of values, got {values!r}", f"axes.{name}")
-            axes[name] = [check(name, v, f"axes.{name}[{i}]") for i, v in enumerate(values)]
-        raw_points = data.get("points") or []
-        if not isinstance(raw_points, list):
-            raise bad(f"expected a list of mappings, got {raw_points!r}", "points")
-        points = []
-        for i, p in enumerate(raw_points):
-            p = mapping(p, f"points[{i}]")
-            both = sorted(set(p) & set(axes))
-            if both:
-                raise bad(f"{both[0]!r} is also an axis; set it in one place", f"points[{i}]")
-            points.append(p)
-        for name in ("name", "description"):
-            if name in data and not isinstance(data[name], str):
-                raise bad(f"expected a string, got {data[name]!r}", name)
-        default_name = Path(source).stem if not source.startswith("<") else "sweep"
-        spec = cls(kind=kind, base=base, axes=axes, points=points, seed=seed,
-                   name=data.get("name", default_name), description=data.get("description", ""),
-                   source=source, root=root)
-        for i, p in enumerate(points or [{}]):
-            merged = {**base, **p, **dict.fromkeys(axes)}
-            missing = [r for r in _REQUIRED[kind] if r not in merged]
-            if missing:
-                where = f"points[{i}]" if points else "base"
-                raise bad(f"missing run argument {missing[0]!r} (set it in base, an axis or "
-                          "points)", where)
-            if kind == "spgemm":
-                inputs = [x for x in ("rmat", "matrix") if x in merged]
-                if len(inputs) != 1:
-                    where = f"points[{i}]" if points else "base"
-                    raise bad("an spgemm point needs exactly one input, rmat: [SCALE, EF] or "
-                              f"matrix: A.mtx; got {inputs or 'none'}", where)
-        return spec
-
-    # -- expansion ----------------------------------------------------------------------------
-    def expand(self) -> list[DesignPoint]:
-        """Every design point, with its key and resolved architecture (duplicates dropped).
-
-        Raises
-        ------
-        ConfigError
-            An architecture that does not load, or an override it rejects (e.g. an array
-            larger than the engine allows), naming the spec's file and the key of the value.
-        InputFileError
-            A ``matrix`` file that cannot be read.
-        """
-        table = _ARG_TABLES[self.kind]()
-        seen: set[str] = set()
-        out: list[DesignPoint] = []
-        arch_cache: dict[str, Any] = {}
-        digests: dict[str, str] = {}
-        explicit = self.points or [{}]
-        product = itertools.product(*(enumerate(v) for v in self.axes.values()))
-        combos = list(product)
-        for pi, extra in enumerate(explicit):
-            for combo in combos:
-                params: dict[str, Any] = {"seed": self.seed}
-                where = {"seed": "seed"}
-                params.update(self.base)
-                where.update({k: f"base.{k}" for k in self.base})
-                params.update(extra)
-                where.update({k: f"points[{pi}].{k}" for k in extra})
-                for name, (i, v) in zip(self.axes, combo, strict=True):
-                    params[name] = v
-                    where[name] = f"axes.{name}[{i}]"
-                for k, (_check, default) in table.items():
-                    if k not in params and default is not _NO_DEFAULT:
-                        params[k] = default
-                axes = {k: params[k] for k in (*extra, *self.axes)}
-                point = self._resolve(len(out), params, axes, where, arch_cache, digests)
-                if point.key not in seen:
-                    seen.add(point.key)
-                    out.append(point)
-        return out
-
-    def _path(self, text: str) -> Path:
-        p = Path(text).expanduser()
-        return p if p.is_absolute() or self.root is None else self.root / p
-
-    def _resolve(self, index, params, axes, where, arch_cache, digests) -> DesignPoint:
-        from .arch import Architecture, load_arch
-
-        def bad(msg, name):
-            return ConfigError(msg, source=self.source, key=where.get(name, name))
-
-        overrides = sorted((k, v) for k, v in params.items() if k.startswith(_ARCH_PREFIX))
-        arch_arg = params["arch"]
-        looks_path = arch_arg.endswith((".yaml", ".yml")) or "/" in arch_arg
-        arch_ref = str(self._path(arch_arg)) if looks_path else arch_arg
-        engine_fields = {}
-        if self.kind == "spgemm":
-            table = _ARG_TABLES["spgemm"]()
-            engine_fields = {k: params[k] for k in params
-                             if k in table and table[k][1] is _NO_DEFAULT}
-        cache_key = json.dumps([arch_ref, overrides, params.get("engine"), params.get("array"),
-                                sorted(engine_fields.items())])
-        if cache_key not in arch_cache:
-            try:
-                arch = load_arch(arch_ref)
-            except (ConfigError, InputFileError) as exc:
-                raise bad(str(exc), "arch") from None
-            if overrides:
-                d = arch.to_dict()
-                for name, value in overrides:
-                    node, parts = d, name[len(_ARCH_PREFIX):].split(".")
-                    for j, part in enumerate(parts):
-                        if not isinstance(node, dict) or part not in node:
-                            have = ", ".join(node) if isinstance(node, dict) else "none"
-                            raise bad(f"architecture {arch.name!r} has no field "
-                                      f"{'.'.join(parts[:j + 1])!r} (fields there: {have})", name)
-                        if j == len(parts) - 1:
-                            node[part] = value
-                        node = node[part]
-                try:
-                    arch = Architecture.from_dict(d, source=f"<{arch.name} with overrides>")
-                except ConfigError as exc:
-                    name = next((n for n, _ in overrides if n[len(_ARCH_PREFIX):] == exc.key),
-                                overrides[0][0])
-                    raise bad(str(exc), name) from None
-            self._check_engine(arch, params, engine_fields, bad)
-            arch_cache[cache_key] = arch
-        arch = arch_cache[cache_key]
-        inputs = {}
-        run_args = {k: v for k, v in params.items() if not k.startswith(_ARCH_PREFIX)}
-        run_args.pop("arch")
-        for name in _PATH_ARGS[1:]:
-            if params.get(name) is not None:
-                path = self._path(params[name])
-                run_args[name] = str(path)
-                if str(path) not in digests:
-                    try:
-                        digests[str(path)] = hashlib.sha256(path.read_bytes()).hexdigest()
-                    except OSError as exc:
-                        raise InputFileError(f"{self.source}: {where[name]}: cannot read "
-                                             f"{path}: {exc.strerror or exc}") from None
-                inputs[name] = digests[str(path)]
-        key = point_key(self.kind, params, arch.hash(), inputs)
-        return DesignPoint(index, self.kind, params, axes, key, arch, run_args)
-
-    def _check_engine(self, arch, params, engine_fields, bad) -> None:
-        """Engine choice and engine overrides, checked before anything runs."""
-        if self.kind == "gemm":
-            from .gemm import _pick_engine, parse_array
-
-            try:
-                name = _pick_engine(arch, params["engine"])
-            except ConfigError as exc:
-                raise bad(str(exc), "engine" if params["engine"] else "arch") from None
-            if params["array"] is not None:
-                r, c = parse_array(params["array"])
-                try:
-                    arch.with_engine_overrides(name, rows=r, cols=c)
-                except ConfigError as exc:
-                    raise bad(str(exc), "array") from None
-        else:
-            from .spgemm.engine import _engine
-
-            try:
-                name, _spec = _engine(arch, params["engine"])
-            except ConfigError as exc:
-                raise bad(str(exc), "engine" if params["engine"] else "arch") from None
-            fields = dict(engine_fields)
-            if params.get("workers") is not None:
-                fields["cores"] = params["workers"]
-            try:
-                if fields:
-                    arch.with_engine_overrides(name, **fields)
-            except ConfigError as exc:
-                field_name = (exc.key or "").rsplit(".", 1)[-1]
-                field_name = "workers" if field_name == "cores" else field_name
-                raise bad(str(exc), field_name) from None
-
-
-def point_key(kind: str, params: dict[str, Any], arch_hash: str,
-              inputs: dict[str, str] | None = None) -> str:
-    """Stable hash of a design point: same point, same key, in any process or machine.
-
-    sha256 of the canonical JSON (sorted keys, no whitespace) of the run kind, the run
-    arguments (file paths replaced by the files' content hashes in ``inputs``, arguments that
-    cannot change the result left out), the architecture's hash, the result schema version and
-    :data:`KEY_VERSION`.
-
-    Parameters
-    ----------
-    kind : str
-        ``"gemm"`` or ``"spgemm"``.
-    params : dict
-        Run arguments (JSON-ready values).
-    arch_hash : str
-        :meth:`hwsim.arch.Architecture.hash` of the resolved architecture.
-    inputs : dict, optional
-        Argument name -> sha256 of the input file it names.
-
-    Returns
-    -------
-    str
-        20 hex digits.
-    """
-    material = {
-        "key_version": KEY_VERSION,
-        "schema_version": SCHEMA_VERSION,
-        "kind": kind,
-        "arch_hash": arch_hash,
-        "params": {k: v for k, v in params.items() if k not in _UNKEYED and k not in _PATH_ARGS},
-        "inputs": dict(inputs or {}),
-    }
-    blob = json.dumps(material, sort_keys=True, separators=(",", ":"), allow_nan=False)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:20]
-
-
-def _sweeps_dir():
-    return resources.files("hwsim") / "sweeps"
-
-
-def list_sweeps() -> list[str]:
-    """Names of the bundled example specs (``hwsim/sweeps/*.yaml``)."""
-    return sorted(p.name[:-5] for p in _sweeps_dir().iterdir() if p.name.endswith(".yaml"))
-
-
-def load_spec(spec: SweepSpec | dict | str | os.PathLike) -> SweepSpec:
-    """A spec from a YAML file, a bundled spec name (:func:`list_sweeps`), or a dict.
-
-    Raises
-    ------
-    InputFileError
-        The file cannot be read.
-    ConfigError
-        YAML syntax error or invalid spec (file and key path named).
-    """
-    if isinstance(spec, SweepSpec):
-        return spec
-    if isinstance(spec, dict):
-        return SweepSpec.from_dict(spec)
-    path = Path(spec)
-    bundled = _sweeps_dir() / f"{spec}.yaml"
-    if not path.exists() and path.suffix == "" and "/" not in str(spec) and bundled.is_file():
-        text, source, root = bundled.read_text(encoding="utf-8"), f"<sweep {spec}>", None
-    else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot read sweep spec: {exc.strerror or exc}") from None
-        source, root = str(path), path.resolve().parent
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        msg = " ".join(str(exc).split())
-        raise ConfigError(f"YAML syntax error: {msg}", source=source) from None
-    return SweepSpec.from_dict(data, source=source, root=root)
 
 
 # -- running ------------------------------------------------------------------------------------
@@ -655,6 +104,22 @@ def _mp_context():
         ctx.set_forkserver_preload(["hwsim.sweep", "hwsim.gemm", "hwsim.spgemm"])
         return ctx
     return mp.get_context("spawn")
+
+
+def _limit_blas_threads() -> None:
+    """Process-pool initializer: one BLAS thread per worker, so N workers use N cores.
+
+    numpy is already imported in the worker (the forkserver preloads it), so the
+    ``OMP_NUM_THREADS``-style variables are read too late; ``threadpoolctl`` changes the limit
+    of a loaded BLAS and is used when installed (otherwise each worker keeps numpy's default;
+    the float checks of fp16/bf16 GEMM points are the only BLAS calls). Dask workers get the
+    same limit from ``distributed``'s ``nanny.pre-spawn-environ`` setting.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        return
+    threadpool_limits(limits=1, user_api="blas")
 
 
 def _outcomes_serial(todo) -> Iterator[tuple[DesignPoint, dict]]:
@@ -717,7 +182,8 @@ def _outcomes(executor, todo, max_workers):
         gen = _outcomes_serial(todo)
     elif executor == "processes":
         workers = max(1, min(max_workers or os.cpu_count() or 1, len(todo) or 1))
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context())
+        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
+                                      initializer=_limit_blas_threads)
         gen = _outcomes_futures(pool, todo, own=True)
     elif executor == "dask":
         distributed = require("distributed", "sweep", "the dask executor")
@@ -815,7 +281,8 @@ def run_sweep(
         SQLite file the results are appended to (created when missing). Points already stored
         with status ``ok`` are skipped, so an interrupted sweep resumes where it stopped.
     executor : str, dask.distributed.Client or concurrent.futures.Executor
-        ``"serial"`` (in this process), ``"processes"`` (a local process pool, default),
+        ``"serial"`` (in this process), ``"processes"`` (a local process pool, default; one
+        BLAS thread per worker when ``threadpoolctl`` is installed),
         ``"dask"`` (a temporary ``LocalCluster``), a connected ``Client``, or any
         ``concurrent.futures`` executor. Only this process writes to the store.
     max_workers : int, optional
@@ -889,4 +356,3 @@ def load_results(store: str | os.PathLike) -> Any:
     """
     with SweepStore(store, create=False) as db:
         return db.to_frame()
-

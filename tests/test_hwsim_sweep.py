@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sqlite3
 import subprocess
@@ -10,9 +11,12 @@ import sys
 import pandas as pd
 import pytest
 
+from hwsim import store as store_mod
 from hwsim import sweep as sw
+from hwsim import sweep_spec as sw_spec
 from hwsim.cli import main
 from hwsim.errors import ConfigError, InputFileError, MissingExtraError
+from hwsim.result import SCHEMA_VERSION
 from hwsim.store import TIMING_COLUMNS, SweepStore
 from hwsim.sweep import (
     PointFailedError,
@@ -108,20 +112,48 @@ def test_bundled_spec():
 
 
 # -- keys ---------------------------------------------------------------------------------------
-GOLDEN_KEY = "3239ad1e2f76a629941d"
+#: sha256[:20] of the canonical JSON of the material below (recomputed by hand in the test):
+#: key_version 2, schema_version 1, hwsim_version "0.1.0".
+GOLDEN_KEY = "9369d3c3cbd39c1b4ead"
+GOLDEN_PARAMS = {"m": 64, "k": 128, "n": 64, "sparsity": "2:8", "seed": 0}
+GOLDEN_VERSION = "0.1.0"  # pinned, so that releasing a new hwsim does not move the literal
 
 
-def test_point_key_is_canonical_json_hash():
-    params = {"m": 64, "k": 128, "n": 64, "sparsity": "2:8", "seed": 0}
+def test_point_key_is_canonical_json_hash(monkeypatch):
+    monkeypatch.setattr(sw_spec, "__version__", GOLDEN_VERSION)
+    params = GOLDEN_PARAMS
     key = point_key("gemm", params, "0123456789abcdef")
     assert key == point_key("gemm", dict(reversed(params.items())), "0123456789abcdef")
     # canonical JSON and key material are frozen: changing them must bump KEY_VERSION
-    assert key == GOLDEN_KEY and sw.KEY_VERSION == 1
+    material = {
+        "key_version": 2,
+        "schema_version": 1,
+        "hwsim_version": GOLDEN_VERSION,
+        "kind": "gemm",
+        "arch_hash": "0123456789abcdef",
+        "params": params,
+        "inputs": {},
+    }
+    blob = json.dumps(material, sort_keys=True, separators=(",", ":")).encode()
+    assert hashlib.sha256(blob).hexdigest()[:20] == GOLDEN_KEY
+    assert key == GOLDEN_KEY and sw.KEY_VERSION == 2 and SCHEMA_VERSION == 1
     assert key != point_key("gemm", {**params, "seed": 1}, "0123456789abcdef")
     assert key != point_key("gemm", params, "0123456789abcdee")
     assert key != point_key("spgemm", params, "0123456789abcdef")
     # the preset name or file path is not part of the key; only the design's hash is
     assert key == point_key("gemm", {**params, "arch": "/some/where.yaml"}, "0123456789abcdef")
+
+
+def test_golden_key_in_another_process():
+    code = (
+        "import json,sys; import hwsim.sweep_spec as s; s.__version__ = sys.argv[2]; "
+        "print(s.point_key('gemm', json.loads(sys.argv[1]), '0123456789abcdef'))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, json.dumps(GOLDEN_PARAMS), GOLDEN_VERSION],
+        capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "321"},
+    )  # fmt: skip
+    assert out.stdout.strip() == GOLDEN_KEY
 
 
 def test_key_same_in_another_process():
@@ -136,6 +168,24 @@ def test_key_same_in_another_process():
         capture_output=True, text=True, check=True, env={"PYTHONHASHSEED": "123"},
     )  # fmt: skip
     assert json.loads(out.stdout) == [p.key for p in points]
+
+
+def test_new_hwsim_version_reruns_points_and_keeps_old_rows(tmp_path, monkeypatch, reference):
+    store = tmp_path / "s.sqlite"
+    first = run_sweep(SPEC, store=store, executor="serial", progress=False)
+    assert "hwsim_version" not in load_results(store).columns  # one version: no column
+    monkeypatch.setattr(sw_spec, "__version__", "99.0.0")
+    monkeypatch.setattr(store_mod, "__version__", "99.0.0")
+    again = run_sweep(SPEC, store=store, executor="serial", progress=False)
+    assert (again.ran, again.skipped) == (6, 0)  # a model change re-runs every point
+    assert set(again.frame.key).isdisjoint(first.frame.key)
+    assert "hwsim_version" not in again.frame.columns  # the report holds this sweep's points
+    pd.testing.assert_frame_equal(_numbers(again.frame).drop(columns="key"),
+                                  _numbers(reference).drop(columns="key"))
+    rows = load_results(store)
+    assert len(rows) == 12 and list(rows.columns[-1:]) == ["hwsim_version"]
+    assert sorted(rows.hwsim_version.unique()) == ["0.1.0", "99.0.0"]
+    assert set(rows[rows.hwsim_version == "0.1.0"].key) == set(first.frame.key)
 
 
 def test_key_changes_with_point_and_arch(tmp_path):
@@ -421,6 +471,35 @@ def test_progress_bar_off_without_tty():
         assert bar.disable  # pytest captures stderr: not a terminal
     with sw._progress(10, False, "x") as bar:
         assert bar.disable
+
+
+def test_worker_initializer_limits_blas_threads(monkeypatch):
+    import types
+
+    calls = []
+    fake = types.ModuleType("threadpoolctl")
+    fake.threadpool_limits = lambda **kw: calls.append(kw)
+    monkeypatch.setitem(sys.modules, "threadpoolctl", fake)
+    sw._limit_blas_threads()
+    assert calls == [{"limits": 1, "user_api": "blas"}]
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # not installed: nothing to do
+    sw._limit_blas_threads()
+
+
+def test_lazy_top_level_exports():
+    code = (
+        "import sys, hwsim; "
+        "assert not {'hwsim.sweep', 'hwsim.sweep_spec', 'yaml', 'pandas'} & set(sys.modules); "
+        "from hwsim import run_sweep, load_results; import hwsim.sweep as sw; "
+        "assert run_sweep is sw.run_sweep and load_results is sw.load_results; "
+        "assert {'run_sweep', 'load_results'} <= set(hwsim.__all__) & set(dir(hwsim))"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_spec_names_reexported():
+    for name in sw_spec.__all__:
+        assert getattr(sw, name) is getattr(sw_spec, name) and name in sw.__all__
 
 
 # -- CLI ----------------------------------------------------------------------------------------

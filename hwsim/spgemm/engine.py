@@ -14,7 +14,7 @@ from .inputs import operands
 from .spec import SpgemmSpec
 from .work import row_work
 
-__all__ = ["simulate_spgemm", "DATAFLOWS", "check_output"]
+__all__ = ["simulate_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
 
 #: Dataflows of :func:`simulate_spgemm`.
 DATAFLOWS = ("rowwise-hash", "inner", "outer")
@@ -36,7 +36,26 @@ _COUNTER_KEYS = (
 )
 
 
-def _engine(arch, engine: str | None) -> tuple[str, SpgemmSpec]:
+def pick_engine(arch, engine: str | None) -> tuple[str, SpgemmSpec]:
+    """The SpGEMM engine a run on ``arch`` uses, and its spec.
+
+    Parameters
+    ----------
+    arch : Architecture
+        The architecture.
+    engine : str or None
+        An engine name, or ``None`` for the first engine of kind ``spgemm``.
+
+    Returns
+    -------
+    tuple of (str, SpgemmSpec)
+        The engine's name in ``arch.engines`` and its description.
+
+    Raises
+    ------
+    ConfigError
+        ``engine`` is not of kind ``spgemm``, or ``arch`` has no such engine.
+    """
     if engine is not None:
         spec = arch.engine(engine)
         if not isinstance(spec, SpgemmSpec):
@@ -164,7 +183,7 @@ def simulate_spgemm(
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
     machine = load_arch(arch)
-    name, spec = _engine(machine, engine)
+    name, spec = pick_engine(machine, engine)
     if workers is not None:
         overrides = {**overrides, "cores": workers}
     if overrides:
