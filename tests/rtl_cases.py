@@ -31,9 +31,11 @@ __all__ = [
     "dot_product_timestamps",
     "dot_lengths",
     "measured_core_cycles",
+    "measured_core_schedule",
     "predict_out_cycles",
     "random_gaps",
     "random_ready",
+    "shuffled_ready",
     "cases_to_json",
     "cases_from_json",
     "record_to_json",
@@ -72,7 +74,8 @@ class Case:
         0). This is the ``input_gaps`` of :func:`hwsim.engines.pe_array.predict_core_cycles`,
         so a case's gaps go to the SimPy model's prediction unchanged.
     ready : numpy.ndarray
-        ``o.ready`` in cycle ``c`` of a phase is ``ready[c % len(ready)]``.
+        ``o.ready`` in cycle ``c`` of a phase is ``ready[c % len(ready)]``: the ``out_ready``
+        of :func:`hwsim.engines.pe_array.predict_core_schedule`, unchanged.
     check_timing : bool
         Stream without pauses or back-pressure: assert II = 1 from the first cycle after reset
         and ``o.valid`` exactly ``latency`` cycles after each ``last`` group.
@@ -147,6 +150,15 @@ def random_ready(seed: int, length: int = 509, mean_on: float = 6.0, mean_off: f
         out += [True] * on + [False] * off
         run += 1
     return np.array(out[:length], dtype=bool)
+
+
+def shuffled_ready(seed: int, p_ready: float, length: int = 97) -> np.ndarray:
+    """A seeded cyclic ``o.ready`` pattern high in exactly ``round(p_ready * length)`` (at least
+    one) of its ``length`` cycles, in random order."""
+    rng = np.random.default_rng(seed)
+    out = np.zeros(length, dtype=bool)
+    out[: max(1, round(p_ready * length))] = True
+    return rng.permutation(out)
 
 
 def _extreme_stream(p: MacParams, n_groups: int, seed: int) -> GroupStream:
@@ -248,6 +260,21 @@ def measured_core_cycles(case: Case, record: Record, phase: int = 0) -> list[tup
     last_in = [c for c, is_last in zip(record.in_cycles[phase], stream.last, strict=False)
                if is_last]
     return list(zip(last_in, record.valid_cycles[phase], strict=False))
+
+
+def measured_core_schedule(case: Case, record: Record, phase: int = 0
+                           ) -> list[tuple[tuple[int, ...], int, int]]:
+    """``(group transfer cycles, first o.valid cycle, o transfer cycle)`` per delivered result.
+
+    The measured counterpart of :func:`hwsim.engines.pe_array.predict_core_schedule` (whose
+    ``CoreDotSchedule`` records compare equal to these tuples), in the cycle numbering of
+    :class:`Record`.
+    """
+    ends = np.flatnonzero(np.asarray(case.phases[phase].last, dtype=bool)) + 1
+    starts = np.concatenate(([0], ends[:-1]))
+    in_c = record.in_cycles[phase]
+    groups = [tuple(in_c[a:b]) for a, b in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return list(zip(groups, record.valid_cycles[phase], record.out_cycles[phase], strict=False))
 
 
 def dot_product_timestamps(case: Case, record: Record, phase: int = 0) -> list[tuple[int, int]]:

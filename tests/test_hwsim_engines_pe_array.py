@@ -5,7 +5,12 @@ import pytest
 
 from hwsim.arch import load_arch
 from hwsim.engines.base import GemmWork
-from hwsim.engines.pe_array import PeArrayEngine, predict_core_cycles
+from hwsim.engines.pe_array import (
+    CoreDotSchedule,
+    PeArrayEngine,
+    predict_core_cycles,
+    predict_core_schedule,
+)
 from hwsim.sparsity import Dense, NMPattern, random_weights
 from rtl.timing import core_timing
 
@@ -78,11 +83,77 @@ def test_predict_core_cycles(lengths, gaps, expected):
     assert predict_core_cycles(lengths, input_gaps=gaps, **CORE) == expected
 
 
+# Hand-computed with L = 3, II = 1, output_buffer_depth D = 4 (rtl.timing.core_timing): result
+# k is first valid in max(last_in + 3, previous transfer + 1) and transfers on the next cycle
+# with o_ready high; a group offered while D results are in flight waits until one leaves.
+@pytest.mark.parametrize(
+    "lengths,gaps,ready,expected",
+    [
+        # o_ready high every other cycle (odd cycles): results queue behind each other
+        ([1, 1, 1], None, [0, 1], [(0, 3, 3), (1, 4, 5), (2, 6, 7)]),
+        # a held result delays the next one's first o_valid past last_in + L
+        # (result 1: last_in + L = 5, but result 0 is still held in 5)
+        ([2, 1], [0, 0, 0], [0, 0, 0, 0, 0, 1], [(1, 4, 5), (2, 6, 11)]),
+        # pattern always high: transfer = first valid = last_in + L, as without out_ready
+        ([1, 3, 2], [0, 2, 0, 1, 0, 0], [1], [(0, 3, 3), (5, 8, 8), (8, 11, 11)]),
+    ],
+)
+def test_predict_core_cycles_backpressure(lengths, gaps, ready, expected):
+    assert predict_core_cycles(lengths, input_gaps=gaps, out_ready=ready, **CORE) == expected
+
+
+def test_full_output_buffer_stalls_the_input():
+    # o_ready low in 0..8 and 10, high in 9 and 11 (period 12). Six single-group dot products
+    # offered back to back: results 0..3 (last groups in 0..3) fill the D = 4 slots, so group 4
+    # (offered in 4) waits until result 0 leaves in 9 and transfers in 10; group 5 (offered in
+    # 11) waits until result 1 leaves in 11 and transfers in 12.
+    ready = [0] * 9 + [1, 0, 1]
+    sched = predict_core_schedule([1] * 6, out_ready=ready, **CORE)
+    assert sched == [
+        CoreDotSchedule((0,), 3, 9), CoreDotSchedule((1,), 10, 11),
+        CoreDotSchedule((2,), 12, 21), CoreDotSchedule((3,), 22, 23),
+        CoreDotSchedule((10,), 24, 33), CoreDotSchedule((12,), 34, 35),
+    ]
+    assert [d.last_in for d in sched] == [d.first_in for d in sched]
+    # i_ready holds back every group, not only ``last`` ones: a 3-group dot product offered in
+    # 4 enters in 10, 11, 12 (two slots are free by 11), and is valid once result 3 has left
+    sched = predict_core_schedule([1, 1, 1, 1, 3], out_ready=ready, **CORE)
+    assert sched[4] == CoreDotSchedule((10, 11, 12), 24, 33)
+
+
+def test_schedule_without_backpressure_matches_the_tuple_view():
+    lengths, gaps = [1, 3, 2, 1, 1, 1, 1], [0, 2, 0, 1, 0, 0, 0, 0, 0, 0]
+    sched = predict_core_schedule(lengths, input_gaps=gaps, **CORE)
+    assert [d.in_cycles for d in sched] == [(0,), (1, 4, 5), (7, 8), (9,), (10,), (11,), (12,)]
+    assert all(d.out_valid == d.out_transfer == d.last_in + 3 for d in sched)
+    assert predict_core_cycles(lengths, input_gaps=gaps, **CORE) == [
+        (d.last_in, d.out_valid) for d in sched]
+    assert predict_core_cycles(lengths, input_gaps=gaps, out_ready=[True], **CORE) == [
+        (d.last_in, d.out_valid, d.out_transfer) for d in sched]
+    assert predict_core_schedule([], out_ready=[0, 1], **CORE) == []
+
+
+def test_backpressure_reads_output_buffer_depth(monkeypatch):
+    import dataclasses
+
+    import rtl.timing
+
+    real = rtl.timing.core_timing
+    monkeypatch.setattr(rtl.timing, "core_timing", lambda **p: dataclasses.replace(
+        real(**p), output_buffer_depth=2))
+    # D = 2: group 2 waits for result 0 (transfers in 9) and enters in 10
+    assert predict_core_cycles([1, 1, 1], out_ready=[0] * 9 + [1, 0, 1], **CORE) == [
+        (0, 3, 9), (1, 10, 11), (10, 13, 21)]
+
+
 def test_predict_core_cycles_errors():
     with pytest.raises(ValueError, match="dot_lengths must be integers >= 1"):
         predict_core_cycles([0], **CORE)
     with pytest.raises(ValueError, match="one entry per group"):
         predict_core_cycles([2], input_gaps=[0], **CORE)
+    for bad in ([], [0, 0], [0, 2], [[1]]):
+        with pytest.raises(ValueError, match="out_ready"):
+            predict_core_cycles([1], out_ready=bad, **CORE)
 
 
 @pytest.mark.parametrize(

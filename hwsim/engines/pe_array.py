@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -23,7 +23,10 @@ from ._tiling import (
 )
 from .base import GemmWork, TilePlan
 
-__all__ = ["PeArrayEngine", "predict_core_cycles", "pe_core_timing", "array_overhead_cycles"]
+__all__ = [
+    "PeArrayEngine", "CoreDotSchedule", "predict_core_cycles", "predict_core_schedule",
+    "pe_core_timing", "array_overhead_cycles",
+]
 
 # Model (one PE = the RTL core of rtl/sparse_mac.py with lanes=1):
 #
@@ -60,19 +63,75 @@ def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
     return 2 * rows + cols - 2 + latency
 
 
-def predict_core_cycles(
-    dot_lengths, *, n, m, lanes, act_width, weight_width, acc_width, input_gaps=None
-) -> list[tuple[int, int]]:
-    """Cycle of the last input transfer and of the first ``o_valid`` of each dot product.
+class CoreDotSchedule(NamedTuple):
+    """Predicted cycles of one dot product on one core (see :func:`predict_core_schedule`).
 
-    One core, ``o_ready`` always high (output back-pressure is not modelled). Cycle 0 is the
+    Attributes
+    ----------
+    in_cycles : tuple of int
+        Transfer cycle of each of its groups on ``i`` (``i_valid & i_ready``).
+    out_valid : int
+        First cycle ``o_valid`` is high with its result.
+    out_transfer : int
+        Cycle its result transfers on ``o`` (``o_valid & o_ready``).
+    """
+
+    in_cycles: tuple[int, ...]
+    out_valid: int
+    out_transfer: int
+
+    @property
+    def first_in(self) -> int:
+        """Transfer cycle of its first group."""
+        return self.in_cycles[0]
+
+    @property
+    def last_in(self) -> int:
+        """Transfer cycle of its ``last`` group."""
+        return self.in_cycles[-1]
+
+
+def _ready_pattern(out_ready) -> np.ndarray | None:
+    if out_ready is None:
+        return None
+    pat = np.asarray(list(out_ready))
+    if pat.ndim != 1 or pat.size == 0 or not np.isin(pat, (0, 1)).all():
+        raise ValueError("out_ready must be a non-empty sequence of 0/1 (or bool) values")
+    pat = pat.astype(bool)
+    if not pat.any():
+        raise ValueError("out_ready must be high in at least one cycle of its period")
+    return pat
+
+
+def predict_core_schedule(
+    dot_lengths, *, n, m, lanes, act_width, weight_width, acc_width, input_gaps=None,
+    out_ready=None,
+) -> list[CoreDotSchedule]:
+    """Cycle schedule of one core for a stream of dot products, with input pauses and output
+    back-pressure.
+
+    This is the single-core reference of contract 2: ``tests/test_rtl_timing_contract.py``
+    checks it cycle for cycle against the RTL (Amaranth, Icarus, Verilator). Cycle 0 is the
     first cycle after reset; "transfers in cycle ``c``" means valid and ready are both high in
-    ``c``. Group ``i`` of the concatenated stream transfers at cycle ``t_i``: ``t_0 = 0``
-    (offered at once), ``t_i = t_{i-1} + max(II, 1 + gap_{i-1})`` where ``gap_i`` are the idle
-    cycles the source waits after group ``i`` transfers. The result of a dot product is first
-    valid (and, with ``o_ready`` high, transfers) at ``t_last + latency``; ``latency`` and
-    ``II`` come from :func:`rtl.timing.core_timing`. These are the conventions of the RTL
-    test bench (``tests/rtl_cases.py``), which checks this prediction cycle for cycle.
+    ``c``. With ``L``, ``II`` and ``D`` the ``latency``, ``ii`` and ``output_buffer_depth`` of
+    :func:`rtl.timing.core_timing` (the only source of these numbers):
+
+    * **Input.** The source offers group 0 in cycle 0 and group ``i`` in
+      ``t_{i-1} + max(II, 1 + gap_{i-1})``, then holds it until it transfers. It transfers in
+      the first cycle from then on where ``i_ready`` is high. ``i_ready`` is low exactly when
+      ``D`` results are in flight: dot products whose ``last`` group transferred in an earlier
+      cycle and whose result has not yet transferred on ``o`` (they sit in the pipeline or the
+      output buffer). It is a function of registered state only (no path from ``i_valid`` or
+      ``o_ready``), so with results ``0..K-1`` accepted the group transfers in
+      ``max(offer, out_transfer[K - D] + 1)`` (just ``offer`` while ``K < D``).
+    * **Output.** Result ``k`` is first valid in ``max(last_in[k] + L, out_transfer[k-1] + 1)``
+      (in-order first-word-fall-through buffer) and transfers in the first cycle ``c`` from
+      then on with ``out_ready[c % len(out_ready)]`` high.
+
+    With ``o_ready`` always high nothing ever waits (``D = L + 1``): ``out_valid = out_transfer
+    = last_in + L`` and groups transfer when offered. These are the conventions of the RTL
+    test bench (``tests/rtl_cases.py``: a case's ``gaps`` and ``ready`` are ``input_gaps`` and
+    ``out_ready`` unchanged).
 
     Parameters
     ----------
@@ -81,17 +140,22 @@ def predict_core_cycles(
     n, m, lanes, act_width, weight_width, acc_width : int
         Core parameters, as :func:`rtl.timing.core_timing`.
     input_gaps : sequence of int, optional
-        Idle cycles after each group transfer (one per group; the last is unused).
+        Idle cycles the source waits after each group transfers (one per group; the last is
+        unused). Default: none.
+    out_ready : sequence of 0/1 or bool, optional
+        Cyclic ``o_ready`` pattern: ``o_ready`` in cycle ``c`` is ``out_ready[c % len]``.
+        Default ``None``: always high.
 
     Returns
     -------
-    list of (int, int)
-        ``(last_in_cycle, out_valid_cycle)`` per dot product.
+    list of CoreDotSchedule
+        One per dot product, in order.
 
     Raises
     ------
     ValueError
-        A length below 1, a negative gap, or a gap list of the wrong length.
+        A length below 1, a negative gap, a gap list of the wrong length, or an ``out_ready``
+        pattern that is empty, not 0/1, or never high.
     """
     from rtl.timing import core_timing
 
@@ -99,6 +163,7 @@ def predict_core_cycles(
         n=n, m=m, lanes=lanes, act_width=act_width, weight_width=weight_width,
         acc_width=acc_width,
     )
+    ii, lat, depth = int(timing.ii), int(timing.latency), int(timing.output_buffer_depth)
     lengths = np.asarray(list(dot_lengths), dtype=np.int64)
     if lengths.size and lengths.min() < 1:
         raise ValueError(f"dot_lengths must be integers >= 1, not {lengths.min()}")
@@ -110,10 +175,77 @@ def predict_core_cycles(
         raise ValueError(f"input_gaps must have one entry per group ({total}), not {gaps.size}")
     if gaps.size and gaps.min() < 0:
         raise ValueError(f"input_gaps must be >= 0, not {gaps.min()}")
-    step = np.maximum(timing.ii, 1 + gaps)
-    t = np.concatenate(([0], np.cumsum(step[:-1]))) if total else np.zeros(0, np.int64)
-    last = t[np.cumsum(lengths) - 1] if lengths.size else t[:0]
-    return [(int(a), int(a) + timing.latency) for a in last]
+    pattern = _ready_pattern(out_ready)
+    if pattern is None:
+        wait_ready = np.zeros(1, dtype=np.int64)
+    else:
+        # wait_ready[r]: cycles from a cycle with residue r to the next one with o_ready high
+        period = pattern.size
+        high = np.flatnonzero(pattern)
+        nxt = np.searchsorted(high, np.arange(period))
+        wrapped = nxt == high.size
+        target = np.where(wrapped, high[0] + period, high[np.minimum(nxt, high.size - 1)])
+        wait_ready = target - np.arange(period)
+    period = wait_ready.size
+    step = np.maximum(ii, 1 + gaps).tolist()
+
+    out: list[CoreDotSchedule] = []
+    transfers: list[int] = []  # o transfer cycle of each result so far
+    g, prev = 0, None  # next group, transfer cycle of the previous group
+    for length in lengths.tolist():
+        cycles = []
+        for _ in range(length):
+            offer = 0 if prev is None else prev + step[g - 1]
+            k = len(transfers)
+            prev = offer if k < depth else max(offer, transfers[k - depth] + 1)
+            cycles.append(prev)
+            g += 1
+        valid = prev + lat if not transfers else max(prev + lat, transfers[-1] + 1)
+        transfers.append(valid + int(wait_ready[valid % period]))
+        out.append(CoreDotSchedule(tuple(cycles), valid, transfers[-1]))
+    return out
+
+
+def predict_core_cycles(
+    dot_lengths, *, n, m, lanes, act_width, weight_width, acc_width, input_gaps=None,
+    out_ready=None,
+) -> list[tuple[int, int]] | list[tuple[int, int, int]]:
+    """Cycle of the last input transfer and of the first ``o_valid`` of each dot product.
+
+    A tuple view of :func:`predict_core_schedule` (which documents the model and the cycle
+    conventions); all timing comes from :func:`rtl.timing.core_timing`.
+
+    Parameters
+    ----------
+    dot_lengths : sequence of int
+        Groups of each dot product (``>= 1``), in stream order.
+    n, m, lanes, act_width, weight_width, acc_width : int
+        Core parameters, as :func:`rtl.timing.core_timing`.
+    input_gaps : sequence of int, optional
+        Idle cycles after each group transfer (one per group; the last is unused).
+    out_ready : sequence of 0/1 or bool, optional
+        Cyclic ``o_ready`` pattern (``out_ready[c % len]`` in cycle ``c``). Default ``None``:
+        ``o_ready`` always high.
+
+    Returns
+    -------
+    list of (int, int) or list of (int, int, int)
+        ``(last_in_cycle, out_valid_cycle)`` per dot product when ``out_ready`` is ``None``
+        (then the result also transfers in ``out_valid_cycle``); ``(last_in_cycle,
+        out_valid_cycle, out_transfer_cycle)`` when ``out_ready`` is given.
+
+    Raises
+    ------
+    ValueError
+        As :func:`predict_core_schedule`.
+    """
+    sched = predict_core_schedule(
+        dot_lengths, n=n, m=m, lanes=lanes, act_width=act_width, weight_width=weight_width,
+        acc_width=acc_width, input_gaps=input_gaps, out_ready=out_ready,
+    )
+    if out_ready is None:
+        return [(d.last_in, d.out_valid) for d in sched]
+    return [(d.last_in, d.out_valid, d.out_transfer) for d in sched]
 
 
 def _grouping(weight: np.ndarray, n: int, m: int, cols: int):
