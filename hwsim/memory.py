@@ -6,6 +6,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 import simpy
 
 from .errors import ShapeError
@@ -64,6 +65,8 @@ class DramModel:
     serialise on the bus. The grant time of a FIFO server is ``max(now, free_at)``, so it is
     computed directly instead of scheduling request/release events: a transfer costs one SimPy
     timeout whatever the channel count, keeping events proportional to tiles (DESIGN.md, 3).
+    ``tests/test_hwsim_memory_reference.py`` checks this against one ``simpy.Resource`` per
+    channel: for the same arrival order, completion times, bus windows and busy cycles match.
 
     Parameters
     ----------
@@ -120,11 +123,11 @@ class DramModel:
 
     def read(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
         """Start a read of ``nbytes``; the returned process finishes when all data arrived."""
-        return self.env.process(self._transfer("read", int(nbytes), tag))
+        return self.env.process(self._transfer("read", _byte_count(nbytes), tag))
 
     def write(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
         """Start a write of ``nbytes``; the returned process finishes when it is complete."""
-        return self.env.process(self._transfer("write", int(nbytes), tag))
+        return self.env.process(self._transfer("write", _byte_count(nbytes), tag))
 
     def split(self, nbytes: int) -> list[tuple[int, int]]:
         """``(channel, bytes)`` shares of a transfer starting at the next channel (no side effect)."""
@@ -240,17 +243,28 @@ class OnChipBuffer:
 
     def read(self, nbytes: int) -> int:
         """Count a read; returns the port cycles it takes."""
+        nbytes = _byte_count(nbytes)
         self.read_bytes += nbytes
         return self.access_cycles(nbytes)
 
     def write(self, nbytes: int) -> int:
         """Count a write; returns the port cycles it takes."""
+        nbytes = _byte_count(nbytes)
         self.write_bytes += nbytes
         return self.access_cycles(nbytes)
 
     def access_cycles(self, nbytes: int) -> int:
         """Port cycles to move ``nbytes`` (all banks in parallel)."""
         return -(-int(nbytes) // self.bytes_per_cycle)
+
+
+def _byte_count(nbytes) -> int:
+    """A transfer size: a non-negative integer (numpy integers accepted)."""
+    if isinstance(nbytes, bool) or not isinstance(nbytes, (int, np.integer)):
+        raise TypeError(f"nbytes must be a non-negative integer, not {nbytes!r}")
+    if nbytes < 0:
+        raise ValueError(f"nbytes must be a non-negative integer, not {nbytes}")
+    return int(nbytes)
 
 
 def check_fits(name: str, capacity_bytes: int, tile_bytes: int, *, slots: int = 1) -> None:

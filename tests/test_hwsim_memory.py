@@ -143,3 +143,21 @@ def test_from_spec():
     arch = load_arch("sat-vcu1525")
     b = OnChipBuffer.from_spec("weight", arch.buffers["weight"])
     assert (b.capacity_bytes, b.banks, b.bytes_per_cycle, b.name) == (4194304, 32, 512, "weight")
+
+
+@pytest.mark.parametrize("bad, err", [(-5, ValueError), (2.5, TypeError), (True, TypeError)])
+def test_transfer_sizes_are_validated(bad, err):
+    import simpy
+
+    from hwsim.arch import load_arch
+    from hwsim.memory import DramModel, OnChipBuffer
+
+    arch = load_arch("sat-vcu1525")
+    dram = DramModel(simpy.Environment(), arch.dram, arch.clock_mhz)
+    for op in (dram.read, dram.write):
+        with pytest.raises(err, match="nbytes must be a non-negative integer"):
+            op(bad)
+    buf = OnChipBuffer(capacity_bytes=1024, banks=2, bytes_per_cycle=16)
+    with pytest.raises(err, match="nbytes must be a non-negative integer"):
+        buf.read(bad)
+    assert dram.read_bytes == dram.write_bytes == buf.read_bytes == 0
