@@ -12,7 +12,7 @@ from ._version import __version__
 from .errors import HwsimError
 from .result import envelope
 
-__all__ = ["main", "print_json", "build_parser"]
+__all__ = ["main", "print_json", "print_summary", "build_parser"]
 
 # (subcommand, module). Each module defines ``register(subparsers)`` which adds its parser and
 # sets ``func`` (a callable taking the parsed args and returning an exit code). Modules keep
@@ -25,6 +25,22 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("demo", "hwsim.cli_demo"),
     ("sweep", "hwsim.cli_sweep"),
 ]
+
+
+def print_summary(result: dict[str, Any], keys, stream=None) -> None:
+    """Print ``keys`` of a flat result dict as an aligned ``key  value`` table (text output).
+
+    Keys absent from ``result`` are skipped, as is a ``check_reason`` of ``None``; floats are
+    shown with 6 significant digits.
+    """
+    stream = stream or sys.stdout
+    width = max(len(k) for k in keys)
+    for key in keys:
+        if key not in result or (key == "check_reason" and result[key] is None):
+            continue
+        v = result[key]
+        text = f"{v:.6g}" if isinstance(v, float) else str(v)
+        stream.write(f"{key:<{width}}  {text}\n")
 
 
 def print_json(payload: dict[str, Any], stream=None) -> None:

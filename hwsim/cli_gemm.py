@@ -68,7 +68,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli import print_json
+    from .cli import print_json, print_summary
     from .gemm import simulate_gemm
 
     res = simulate_gemm(
@@ -91,12 +91,7 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print_json(d)
         return 0
-    width = max(len(k) for k in SUMMARY_KEYS)
-    for key in SUMMARY_KEYS:
-        if key in d and (d[key] is not None or key != "check_reason"):
-            v = d[key]
-            text = f"{v:.6g}" if isinstance(v, float) else str(v)
-            print(f"{key:<{width}}  {text}")
+    print_summary(d, SUMMARY_KEYS)
     if args.trace:
-        print(f"{'trace':<{width}}  {args.trace}")
+        print_summary({"trace": args.trace}, (*SUMMARY_KEYS, "trace"))
     return 0

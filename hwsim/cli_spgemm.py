@@ -1,10 +1,38 @@
-"""``hwsim spgemm``: simulate one sparse × sparse product and print its result as JSON."""
+"""``hwsim spgemm``: simulate one sparse × sparse product and print its result."""
 
 from __future__ import annotations
 
 import argparse
 
 __all__ = ["register", "run"]
+
+
+#: Keys printed by the text output, in order (``--json`` prints everything).
+SUMMARY_KEYS = (
+    "arch",
+    "engine",
+    "cycles",
+    "compute_cycles",
+    "stall_cycles",
+    "seconds",
+    "wall_seconds",
+    "partial_products",
+    "nnz_out",
+    "dense_macs",
+    "utilization",
+    "dram_read_bytes",
+    "dram_write_bytes",
+    "energy_pj",
+    "hash_probes",
+    "hash_collisions",
+    "bank_conflicts",
+    "atomic_ops",
+    "events",
+    "check",
+    "check_reason",
+    "seed",
+    "arch_hash",
+)
 
 
 def _rmat_arg(text: str) -> tuple[int, int]:
@@ -36,13 +64,13 @@ def register(subparsers) -> None:
     p.add_argument("--workers", type=int, default=None, help="worker cores (default: the arch's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the R-MAT generator")
     p.add_argument("--no-check", action="store_true", help="skip the check against SciPy A@B")
-    p.add_argument("--json", action="store_true", help="print the result as JSON (default)")
+    p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Handler of ``hwsim spgemm``; returns the exit code."""
-    from .cli import print_json
+    from .cli import print_json, print_summary
     from .errors import ConfigError
     from .spgemm import rmat, simulate_spgemm
 
@@ -71,5 +99,8 @@ def run(args: argparse.Namespace) -> int:
     payload["params"]["input"] = (
         f"rmat:{args.rmat[0]},{args.rmat[1]}" if args.rmat is not None else args.matrix
     )
-    print_json(payload)
+    if args.json:
+        print_json(payload)
+    else:
+        print_summary(payload, SUMMARY_KEYS)
     return 0

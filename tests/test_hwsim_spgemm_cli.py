@@ -103,3 +103,11 @@ def test_kernel_option(capsys):
     out = json.loads(capsys.readouterr().out)
     assert out["params"]["kernel"] == "v3" and out["fragment_allocs"] > 0
     assert out["atomic_ops"] == out["partial_products"] + out["fragment_allocs"]
+
+
+def test_text_output_without_json(capsys):
+    assert main(["spgemm", "--rmat", "6,4", "--dataflow", "outer"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    table = dict(line.split(None, 1) for line in lines)
+    assert table["check"] == "passed" and int(table["hash_probes"]) == 0
+    assert int(table["cycles"]) == int(table["compute_cycles"]) + int(table["stall_cycles"])
