@@ -32,6 +32,7 @@ demo: install
 	$(VENV)/bin/hwsim demo
 
 test: install simulators
+	$(VENV)/bin/ruff check hwsim rtl mapper tests benchmarks
 	$(PY) -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: install
