@@ -29,11 +29,15 @@ __all__ = [
     "reference_product",
     "resource_counters",
     "CHECK_ELEMENT_LIMIT",
+    "WEIGHT_ELEMENT_LIMIT",
     "DATAFLOWS",
 ]
 
 #: Largest ``M*K + K*N + M*N`` the functional check materialises (elements).
 CHECK_ELEMENT_LIMIT = 64 * 2**20
+#: Largest weight (K*N elements) the model builds: closed forms count the real sparsity of an
+#: actual weight array, so it must fit in memory (2**30 int8 elements use ~5 GB at peak).
+WEIGHT_ELEMENT_LIMIT = 2**30
 DATAFLOWS = ("ws", "os", "is")
 _WEIGHT_DTYPE = {"int8": np.int8, "int16": np.int16, "fp16": np.float16, "bf16": np.float32}
 _WEIGHT_DTYPE["fp32"] = np.float32
@@ -218,7 +222,18 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check):
         if isinstance(spec, sp.NMPattern):
             sp.check_nm(weight, spec, axis=0, name="weight")
     else:
-        weight = synthetic_weight(k, n, spec, seed=seed, precision=precision)
+        if k * n > WEIGHT_ELEMENT_LIMIT:
+            raise ShapeError(
+                f"k*n = {k}*{n} = {k * n} weight elements exceed the model's limit of "
+                f"{WEIGHT_ELEMENT_LIMIT}: the closed forms count the real sparsity of a weight "
+                "array, which must fit in memory; simulate a smaller k or n (e.g. one tile row)"
+            )
+        try:
+            weight = synthetic_weight(k, n, spec, seed=seed, precision=precision)
+        except MemoryError as exc:
+            raise ShapeError(
+                f"k*n = {k}*{n}: not enough memory for the weight array ({exc})"
+            ) from None
     act, reason = None, None
     if not check:
         reason = "functional check disabled (--no-check)"
@@ -491,7 +506,8 @@ def _training(arch, m, k, n, spec, weight, name, flow, precision, batch, check, 
         raise ConfigError(
             "training mode needs hwsim.engines.training, which is not installed"
         ) from None
-    return mod.simulate_training(
+    events = trace if isinstance(trace, list) else ([] if trace else None)
+    result = mod.simulate_training(
         arch,
         m,
         k,
@@ -504,5 +520,8 @@ def _training(arch, m, k, n, spec, weight, name, flow, precision, batch, check, 
         batch=batch,
         check=check,
         seed=seed,
-        trace=trace,
+        trace=events,
     )
+    if trace is not None and not isinstance(trace, list):
+        write_trace(trace, events)
+    return result

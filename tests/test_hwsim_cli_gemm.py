@@ -95,10 +95,10 @@ def test_trace_written(tmp_path, capsys):
             ["--m", "4", "--k", "8", "--n", "4", "--training", "--sparsity", "block:2x2:0.5"],
             "ConfigError: training (BDWP) needs dense or N:M sparsity, not 'block:2x2:0.5'",
         ),
-        # used to print a traceback: the real 10^8 x 10^8 weight cannot be allocated
+        # used to print a traceback, then a raw MemoryError: the weight must fit in memory
         (
             ["--m", "1", "--k", "100000000", "--n", "100000000", "--no-check"],
-            "MemoryError: Unable to allocate",
+            "ShapeError: k*n = 100000000*100000000 = 10000000000000000 weight elements exceed",
         ),
     ],
 )
@@ -208,3 +208,20 @@ def test_functional_mismatch_fails_the_run(arch, module, cls, monkeypatch, capsy
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "CheckFailedError" in err and "at [0, 0]" in err
     assert main([*argv, "--no-check"]) == 0  # the check, not the timing, failed
+
+
+def test_training_trace_holds_the_three_gemms_in_sequence(tmp_path, capsys):
+    path = tmp_path / "train.json"
+    args = ["gemm", "--arch", "sat-vcu1525", "--m", "64", "--k", "64", "--n", "64",
+            "--sparsity", "2:8", "--training", "--trace", str(path), "--json"]
+    assert main(args) == 0
+    out = json.loads(capsys.readouterr().out)
+    events = [e for e in json.loads(path.read_text())["traceEvents"] if e["ph"] == "X"]
+    computes = [e for e in events if e.get("cat") == "compute"]
+    by_gemm = {g: [e for e in computes if e["name"].startswith(f"{g}: ")] for g in ("ff", "bp", "wu")}
+    assert all(by_gemm.values())
+    # forward, backward-data, weight update run one after the other
+    assert max(e["ts"] + e["dur"] for e in by_gemm["ff"]) <= min(e["ts"] for e in by_gemm["bp"])
+    assert max(e["ts"] + e["dur"] for e in by_gemm["bp"]) <= min(e["ts"] for e in by_gemm["wu"])
+    end_us = max(e["ts"] + e["dur"] for e in events)
+    assert end_us <= out["seconds"] * 1e6 + 1e-6

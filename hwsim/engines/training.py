@@ -61,7 +61,9 @@ def simulate_training(
     batch : int
         Multiplies ``M``.
     trace : list, optional
-        Chrome trace events of the three GEMMs are appended (files are not written).
+        Chrome trace events of the three GEMMs are appended, one after the other in simulated
+        time (forward, backward-data, weight update), each event name prefixed with its GEMM;
+        :func:`hwsim.gemm.simulate_gemm` writes them to a file when given a path.
 
     Returns
     -------
@@ -107,13 +109,20 @@ def simulate_training(
     else:
         w_ff, w_bp, sp_name = weight, weight.T, Dense()
     dy = rng.integers(-127, 128, size=(rows, n), dtype=np.int16).astype(np.int8)
-    events = trace if isinstance(trace, list) else None
     common = dict(engine=engine, dataflow=dataflow, precision=precision, check=check, seed=seed)
-    runs = {
-        "ff": simulate_gemm(arch, rows, k, n, sparsity=sp_name, weight=w_ff, trace=events, **common),
-        "bp": simulate_gemm(arch, rows, n, k, sparsity=sp_name, weight=w_bp, trace=events, **common),
-        "wu": simulate_gemm(arch, k, rows, n, sparsity=Dense(), weight=dy, trace=events, **common),
+    shapes = {
+        "ff": (rows, k, n, sp_name, w_ff),
+        "bp": (rows, n, k, sp_name, w_bp),
+        "wu": (k, rows, n, Dense(), dy),
     }
+    runs = {}
+    for gemm_name, (gm, gk, gn, gsp, gw) in shapes.items():
+        events = [] if isinstance(trace, list) else None
+        runs[gemm_name] = simulate_gemm(
+            arch, gm, gk, gn, sparsity=gsp, weight=gw, trace=events, **common
+        )
+        if events is not None:
+            _append_trace(trace, events, gemm_name, runs)
     pregen = pregeneration_cycles(arch, k, n) if pattern is not None else 0
     exposed = max(0, pregen - runs["wu"].cycles)
     compute = sum(r.compute_cycles for r in runs.values())
@@ -168,3 +177,15 @@ def simulate_training(
                 "dataflow": first.params.get("dataflow")},
         table=table,
     )
+
+
+def _append_trace(trace: list, events: list, gemm_name: str, runs: dict) -> None:
+    """Append one GEMM's trace events after the GEMMs already run (they execute in sequence)."""
+    done = list(runs.values())[:-1]
+    offset_us = sum(r.seconds for r in done) * 1e6
+    for ev in events:
+        if ev.get("ph") == "M":
+            if not done:  # track names once, from the first GEMM
+                trace.append(ev)
+            continue
+        trace.append({**ev, "name": f"{gemm_name}: {ev['name']}", "ts": ev["ts"] + offset_us})
