@@ -54,7 +54,7 @@ def register(subparsers) -> None:
     p.add_argument("--dataflow", default=None, choices=("ws", "os", "is"))
     p.add_argument("--array", default=None, metavar="RxC", help="override engine rows x cols")
     p.add_argument("--batch", type=int, default=1, help="batch (multiplies M)")
-    p.add_argument("--training", action="store_true", help="SAT training: FF, BP and WU GEMMs")
+    p.add_argument("--training", action="store_true", help="SAT BDWP training (dense or N:M): forward, backward-data and weight-update GEMMs")
     p.add_argument(
         "--check",
         action=argparse.BooleanOptionalAction,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import numbers
 import time
@@ -390,6 +391,12 @@ def simulate_gemm(
     name = pick_engine(arch, engine)
     if array is not None:
         r, c = parse_array(array)
+        kind = arch.engine(name).kind
+        if not {"rows", "cols"} <= {f.name for f in dataclasses.fields(arch.engine(name))}:
+            raise ConfigError(
+                f"--array RxC applies to engines with a rows x cols geometry (systolic, "
+                f"nm_pe_array), not to {kind} engine {name!r}"
+            )
         arch = arch.with_engine_overrides(name, rows=r, cols=c)
     spec = arch.engine(name)
     if not type(spec).gemm_capable:

@@ -102,7 +102,8 @@ def synth_report(params: Mapping[str, int], family: str = "xc7", *,
         ``n``, ``m``, ``lanes``, ``act_width``, ``weight_width``, ``acc_width`` (as for
         :class:`rtl.sparse_mac.SparseMAC`).
     family : {"xc7", "xcup"}
-        7-series (DSP48E1, CARRY4) or UltraScale+ (DSP48E2, CARRY8).
+        7-series (DSP48E1) or UltraScale+ (DSP48E2). ``carry`` counts CARRY4 and CARRY8 cells
+        (Yosys 0.5x maps UltraScale+ carries to CARRY4 too).
     timeout : float
         Seconds before Yosys is stopped.
 

@@ -353,3 +353,8 @@ def test_lazy_top_level_api():
     with pytest.raises(AttributeError, match="no attribute 'nope'"):
         hwsim.nope  # noqa: B018
     assert {"simulate_gemm", "load_arch", "Architecture", "list_presets"} <= set(hwsim.__all__)
+
+
+def test_array_override_needs_a_rows_by_cols_engine():
+    with pytest.raises(ConfigError, match="--array RxC applies to engines with a rows x cols"):
+        simulate_gemm("flightllm-u280", 4, 64, 64, array="4x16")
