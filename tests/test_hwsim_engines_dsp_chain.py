@@ -96,3 +96,27 @@ def test_window_nnz_tail_and_dense():
     assert np.array_equal(s[0], np.count_nonzero(w[:64], axis=0))
     assert np.array_equal(s[1], np.count_nonzero(w[64:], axis=0))
     assert np.array_equal(window_nnz(w, 64, "dense"), [[64] * 7, [36] * 7])
+
+
+def test_unstructured_runs_dense_and_counts_only_nonzeros_as_useful():
+    from hwsim.gemm import simulate_gemm
+
+    res = simulate_gemm("flightllm-u280", 8, 512, 256, sparsity="unstructured:0.5", seed=2)
+    assert res.check == "passed" and res.counters["sparsity_kind"] == "dense"
+    nnz = 512 * 256 // 2  # the top half of the magnitudes is kept
+    assert res.counters["useful_macs"] == 8 * nnz
+    assert res.performed_macs >= 8 * 512 * 256  # the zeros are multiplied too
+    assert res.counters["efficiency_fixed_chain"] == pytest.approx(0.5)
+    assert res.counters["efficiency_ratio"] == pytest.approx(1.0)
+
+
+def test_sparsity_outside_supports_is_refused():
+    from hwsim.arch import Architecture, load_arch
+    from hwsim.errors import ConfigError
+    from hwsim.gemm import simulate_gemm
+
+    d = load_arch("flightllm-u280").to_dict()
+    d["engines"]["dsp_chain"]["supports"] = ["dense"]
+    arch = Architecture.from_dict(d, source="<test>")
+    with pytest.raises(ConfigError, match=r"supports dense sparsity .*not 'nm'"):
+        simulate_gemm(arch, 1, 256, 256, sparsity="2:8")

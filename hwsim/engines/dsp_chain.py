@@ -153,7 +153,9 @@ def chain_efficiency(
     """
     window = FIXED_CASCADE_GROUPS * group
     s = window_nnz(weight, window, kind) if counts is None else counts
-    useful = int(s.sum())
+    # Useful work is the nonzero products; a dense-mode chain (dense or unstructured weights,
+    # whose zeros the MUX cannot skip) still spends DSP-cycles on the zeros.
+    useful = int(np.count_nonzero(weight)) if kind == "dense" else int(s.sum())
     cfg_cycles = int((-(-s // group)).sum()) * group
     fixed_cycles = int(np.count_nonzero(s)) * window
     eff_c = useful / cfg_cycles if cfg_cycles else 1.0
@@ -176,6 +178,11 @@ class DspChainEngine:
         fill = g * int(spec.stage_latency) + int(spec.reduction_latency)
         window = FIXED_CASCADE_GROUPS * g
         kind = _kind(work.sparsity)
+        if kind not in spec.supports:
+            raise ConfigError(
+                f"engine {engine_name!r} supports {', '.join(spec.supports)} sparsity "
+                f"(engines.{engine_name}.supports), not {kind!r} ({work.sparsity})"
+            )
         M, K, N = work.m, work.k, work.n
         eb = work.elem_bytes
         w = np.asarray(work.weight)
@@ -245,7 +252,9 @@ class DspChainEngine:
                 "decode_on_chip": decode,
                 "group_length": g,
                 "fixed_cascade_length": window,
-                "useful_macs": int((tm * u_kn[ki, ni]).sum()),
+                "useful_macs": (
+                    int(M * np.count_nonzero(w)) if kind == "dense" else int((tm * u_kn[ki, ni]).sum())
+                ),
                 "efficiency_configurable": eff["configurable"],
                 "efficiency_fixed_chain": eff["fixed"],
                 "efficiency_ratio": eff["ratio"],
