@@ -61,6 +61,9 @@ def register(subparsers) -> None:
     p.add_argument("--dataflow", default="rowwise-hash", choices=("rowwise-hash", "inner", "outer"))
     p.add_argument("--kernel", choices=("v1", "v2", "v3"), default=None,
                    help="SMASH kernel version for rowwise-hash (default: the arch's)")
+    p.add_argument("--b-cache-bytes", metavar="BYTES", type=int, default=None,
+                   help="rowwise-hash: per-core window-scoped cache for rows of B, bytes "
+                        "(default: the arch's, 0 = no cache)")
     p.add_argument("--workers", type=int, default=None, help="worker cores (default: the arch's)")
     p.add_argument("--seed", type=int, default=0, help="seed of the R-MAT generator")
     p.add_argument("--no-check", action="store_true", help="skip the check against SciPy A@B")
@@ -81,6 +84,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             f"--kernel applies to --dataflow rowwise-hash only, not {args.dataflow!r}"
         )
+    if args.b_cache_bytes is not None and args.b_cache_bytes < 0:
+        raise ValueError(f"--b-cache-bytes must be >= 0, not {args.b_cache_bytes}")
+    if args.b_cache_bytes is not None and args.dataflow != "rowwise-hash":
+        raise ConfigError(
+            f"--b-cache-bytes applies to --dataflow rowwise-hash only, not {args.dataflow!r}"
+        )
+    overrides = {}
+    if args.kernel:
+        overrides["kernel"] = args.kernel
+    if args.b_cache_bytes is not None:
+        overrides["b_cache_bytes"] = args.b_cache_bytes
     if args.rmat is not None:
         a = rmat(*args.rmat, seed=args.seed)
     else:
@@ -93,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         workers=args.workers,
         seed=args.seed,
         check=not args.no_check,
-        **({"kernel": args.kernel} if args.kernel else {}),
+        **overrides,
     )
     payload = res.to_dict()
     payload["params"]["input"] = (

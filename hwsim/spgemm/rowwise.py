@@ -13,7 +13,15 @@ from .hashing import hash_slots, linear_probe
 from .spec import SpgemmSpec
 from .work import PTR_BYTES, RowWork, expand_rowwise, make_windows, segment_sums
 
-__all__ = ["TaskPlan", "RowwisePlan", "plan_rowwise", "window_bounds", "CHUNK_PRODUCTS"]
+__all__ = [
+    "TaskPlan",
+    "RowwisePlan",
+    "plan_rowwise",
+    "window_bounds",
+    "b_row_cache",
+    "BRowCache",
+    "CHUNK_PRODUCTS",
+]
 
 #: Partial products expanded at once (windows are processed in chunks of about this many, so
 #: the host's peak memory stays bounded whatever the matrix; results do not depend on it).
@@ -105,6 +113,77 @@ def window_bounds(work: RowWork, spec: SpgemmSpec) -> np.ndarray:
     return make_windows(work.products, min(spec.capacity, balance), spec.window_rows)
 
 
+@dataclass
+class BRowCache:
+    """Outcome of :func:`b_row_cache`: per-window hits and the counters.
+
+    Attributes
+    ----------
+    hits : numpy.ndarray
+        Per window: references ``A[i, k]`` whose row ``k`` of B came from the cache.
+    hit_elements : numpy.ndarray
+        Per window: entries of B those hits did not fetch from DRAM.
+    references : int
+        References to rows of B (``nnz(A)``: one per stored ``A[i, k]``).
+    overflow_windows : int
+        Windows whose distinct rows of B did not all fit the cache.
+    uncached_rows : int
+        Distinct (window, row of B) pairs left out of the cache (re-fetched at every reference).
+    """
+
+    hits: np.ndarray
+    hit_elements: np.ndarray
+    references: int
+    overflow_windows: int
+    uncached_rows: int
+
+
+def b_row_cache(a: sp.csr_array, b: sp.csr_array, bounds: np.ndarray, spec: SpgemmSpec) -> BRowCache:
+    """Window-scoped cache for rows of B (``spec.b_cache_bytes`` per core; 0: no cache).
+
+    Every window starts with an empty cache (its core keeps nothing from earlier windows).
+    The distinct rows ``k`` of B that the window's rows of A reference are taken in order of
+    their first reference (A's CSR order) and cached while the running total of their bytes,
+    ``nnz(B[k, :]) * entry_bytes`` each, stays within ``b_cache_bytes``; the cache is then
+    frozen for the window (no eviction, no replacement). The first reference to a cached row
+    fetches it from DRAM, every later one is a hit; a row past the capacity (and every row
+    after it in first-reference order) is fetched at every reference, as without a cache.
+    So when all of a window's distinct rows fit, each is fetched once; otherwise reuse is
+    kept only for a prefix — conservative (an LRU could do better). Hits cost no cycles and
+    save only the row's entries: the two row pointers of ``B[k]`` are still read per
+    ``A[i, k]``. Computed with one stable sort over the ``(window, k)`` pairs of A's nonzeros.
+    """
+    nwin = bounds.size - 1
+    nref = int(a.nnz)
+    zeros = np.zeros(nwin, dtype=np.int64)
+    cap = int(spec.b_cache_bytes)
+    if cap <= 0 or nref == 0 or nwin == 0:
+        return BRowCache(zeros, zeros.copy(), nref, 0, 0)
+    eb = spec.entry_bytes
+    b_row = np.diff(b.indptr).astype(np.int64)
+    arow = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
+    win_of_row = np.repeat(np.arange(nwin, dtype=np.int64), np.diff(bounds))
+    w = win_of_row[arow]
+    k = a.indices.astype(np.int64)
+    order = np.lexsort((k, w))  # stable: references of one (w, k) stay in stream order
+    ws, ks = w[order], k[order]
+    first = np.flatnonzero(np.r_[True, (ws[1:] != ws[:-1]) | (ks[1:] != ks[:-1])])
+    count = np.diff(np.r_[first, nref])  # references per distinct (window, row)
+    g_w, g_k, g_pos = ws[first], ks[first], order[first]
+    go = np.argsort(g_pos, kind="stable")  # first-reference order (windows stay contiguous)
+    g_w, g_k, count = g_w[go], g_k[go], count[go]
+    size = b_row[g_k] * eb
+    cum = np.cumsum(size)
+    start = np.searchsorted(g_w, g_w, side="left")
+    cached = cum - (cum[start] - size[start]) <= cap
+    hits_g = np.where(cached, count - 1, 0)
+    hits = np.bincount(g_w, weights=hits_g, minlength=nwin).astype(np.int64)
+    hit_el = np.bincount(g_w, weights=hits_g * b_row[g_k], minlength=nwin).astype(np.int64)
+    uncached = ~cached
+    return BRowCache(hits, hit_el, nref, int(np.unique(g_w[uncached]).size),
+                     int(np.count_nonzero(uncached)))
+
+
 def plan_rowwise(
     a: sp.csr_array,
     b: sp.csr_array,
@@ -127,6 +206,12 @@ def plan_rowwise(
     cut at equal counts of its sorted output columns); every pass re-streams the row's rows of
     B and drops products outside its range. Counted as ``window_splits`` / ``overflow_passes``.
     Each window or pass is one table instance.
+
+    **Rows of B.** Every ``A[i, k]`` streams row ``k`` of B from DRAM (with its two row
+    pointers), so rows of B are re-fetched whenever several rows of A need them. With
+    ``b_cache_bytes > 0`` a window-scoped per-core cache serves repeated references inside a
+    window (:func:`b_row_cache`); every pass of a split window re-streams with the same hits
+    (the counters, like ``fetched_elements``, count one pass per window).
 
     **Hashing.** V1/V2: one table of ``table_entries`` slots per instance, key
     ``local_row * cols(B) + col``. V3: every row of the instance hashes its column into its
@@ -187,6 +272,10 @@ def plan_rowwise(
     )
     inst_win = cat["window"]
     ninst = inst_win.size
+    bc = b_row_cache(a, b, bounds, spec)
+    read_bytes = cat["read_bytes"] - bc.hit_elements[inst_win] * spec.entry_bytes
+    b_hits = int(bc.hits.sum())
+    b_fetched = int(sums["products"]) - int(bc.hit_elements.sum())
     keys_i = cat["keys"]
     v1 = spec.kernel == "v1"
     npp = sums["products"]
@@ -210,13 +299,18 @@ def plan_rowwise(
         "mean_load_factor": float(keys_i.sum() / max(int(cat["slots"].sum()), 1)),
         "scanned_slots": int(cat["slots"].sum()),
         "fragment_allocs": sums["fragment_allocs"],
-        "redundant_fetches": int(npp - b.nnz),
+        "fetched_elements": int(a.nnz) + b_fetched,
+        "redundant_fetches": int(b_fetched - b.nnz),
         "host_chunks": len(parts),
+        "b_row_fetches": bc.references - b_hits,
+        "b_cache_hits": b_hits,
+        "b_cache_overflow_windows": bc.overflow_windows,
+        "b_cache_uncached_rows": bc.uncached_rows,
     }
     eb = spec.entry_bytes
     sram_r = sums["accesses"] * eb + ndist * eb
     sram_w = (atomics - sums["fragment_allocs"]) * spec.value_bytes + ndist * spec.index_bytes
-    phase = TaskPlan("hash", cat["read_bytes"], cat["compute"], cat["tail"], cat["write_bytes"])
+    phase = TaskPlan("hash", read_bytes, cat["compute"], cat["tail"], cat["write_bytes"])
     table = {
         "window": inst_win,
         "rows": cat["rows"],

@@ -69,6 +69,14 @@ class SpgemmSpec(EngineSpec):
         multiply, hash, loop).
     window_overhead_cycles : int
         Fixed cost of starting a window (dispatch, thread barrier).
+    b_cache_bytes : int
+        Row-wise only: bytes of a per-core cache for rows of B, scoped to one window (cold at
+        every window start, nothing kept across windows). ``0`` (the default) models no cache:
+        every ``A[i, k]`` re-fetches row ``k`` of B from DRAM. Otherwise the distinct rows of
+        B a window references are cached in first-reference order while their bytes
+        (``nnz(B[k, :]) * entry_bytes`` each) fit, and stay pinned for the window (no
+        eviction); later references to a cached row are hits, rows past the capacity are
+        re-fetched at every reference. See :func:`hwsim.spgemm.rowwise.b_row_cache`.
     """
 
     cores: int = field(default=8, metadata=_r(1, 4096, "worker cores"))
@@ -89,6 +97,9 @@ class SpgemmSpec(EngineSpec):
     value_bytes: int = field(default=8, metadata=_r(1, 8, "bytes per value"))
     instr_per_product: int = field(default=4, metadata=_r(0, 1000, "instructions per product"))
     window_overhead_cycles: int = field(default=100, metadata=_r(0, 10**6, "cycles per window"))
+    b_cache_bytes: int = field(
+        default=0, metadata=_r(0, 2**30, "per-core window-scoped cache for rows of B, bytes (0: none)")
+    )
 
     def _check(self) -> None:
         t = self.table_entries
