@@ -224,12 +224,7 @@ def _load_kind_modules() -> None:
         return
     _kinds_loaded = True
     for mod in _KIND_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # Only the kind module itself (or its not-yet-written package) may be absent.
-            if not exc.name or not (mod == exc.name or mod.startswith(exc.name + ".")):
-                raise
+        importlib.import_module(mod)
 
 
 def _build_engine(data: Any, *, source: str, path: str) -> Any:

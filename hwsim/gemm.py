@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import importlib
 import numbers
 import time
 from pathlib import Path
@@ -505,16 +504,10 @@ def resource_counters(arch: Architecture, dense_macs: int, cycles: int) -> dict[
 
 
 def _training(arch, m, k, n, spec, weight, name, flow, precision, batch, check, seed, trace):
-    try:
-        mod = importlib.import_module("hwsim.engines.training")
-    except ModuleNotFoundError as exc:
-        if exc.name != "hwsim.engines.training":
-            raise
-        raise ConfigError(
-            "training mode needs hwsim.engines.training, which is not installed"
-        ) from None
+    from .engines.training import simulate_training  # imports this module: load it lazily
+
     events = trace if isinstance(trace, list) else ([] if trace else None)
-    result = mod.simulate_training(
+    result = simulate_training(
         arch,
         m,
         k,

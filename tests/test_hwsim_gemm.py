@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -224,19 +223,6 @@ def test_trace_file_written(arch, tmp_path):
     events: list = []
     simulate_gemm(arch, 130, 16, 16, trace=events)
     assert any(e["ph"] == "X" for e in events)
-
-
-def test_training_without_module(arch, monkeypatch):
-    real = importlib.import_module
-
-    def fake_import(name, *a, **k):
-        if name == "hwsim.engines.training":
-            raise ModuleNotFoundError(name=name)
-        return real(name, *a, **k)
-
-    monkeypatch.setattr(gemm_mod.importlib, "import_module", fake_import)
-    with pytest.raises(ConfigError, match="training mode needs hwsim.engines.training"):
-        simulate_gemm(arch, 4, 4, 4, training=True)
 
 
 def test_unregistered_model():

@@ -52,12 +52,7 @@ def _load_models() -> None:
         return
     _loaded = True
     for mod in _MODEL_MODULES:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as exc:
-            # Only a model module that is not written yet may be missing, not its imports.
-            if exc.name != mod:
-                raise
+        importlib.import_module(mod)
 
 
 def engine_model(kind: str) -> GemmEngine:

@@ -174,7 +174,7 @@ class DspChainEngine:
         check_work(work)
         spec = arch.engine(engine_name)
         g = int(spec.chain_length)
-        groups = max(1, int(spec.num_dsps) // g) * int(getattr(spec, "macs_per_dsp", 1))
+        groups = max(1, int(spec.num_dsps) // g) * int(spec.macs_per_dsp)
         fill = g * int(spec.stage_latency) + int(spec.reduction_latency)
         window = FIXED_CASCADE_GROUPS * g
         kind = _kind(work.sparsity)
@@ -238,7 +238,7 @@ class DspChainEngine:
         eff = chain_efficiency(w, g, kind, counts=s)
         return TilePlan(
             engine=engine_name,
-            multipliers=int(spec.num_dsps) * int(getattr(spec, "macs_per_dsp", 1)),
+            multipliers=int(spec.num_dsps) * int(spec.macs_per_dsp),
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
             store_bytes=out_b * store,
