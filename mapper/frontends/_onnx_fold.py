@@ -252,7 +252,8 @@ def _trace_origin(node, origins, consts) -> Origin | None:
         return Origin(src.kind, src.name, src.ops + [("reshape", consts[node.input[0]].shape)], 0)
     if node.op_type not in _ELEMENTWISE_CHAIN:
         return None
-    big = [n for n in node.input if n and n in origins]
+    out_shape = consts[node.output[0]].shape
+    big = [n for n in node.input if n and n in origins and consts[n].shape == out_shape]
     if len(big) != 1 or node.input[0] != big[0] and node.op_type != "Mul":
         return None
     src = origins[big[0]]
