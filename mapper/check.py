@@ -2,7 +2,9 @@
 
 The pruned model (:func:`mapper.prune.pruned_onnx_model`) is run node by node: GEMM-like nodes
 (``Conv`` via im2col per group, ``ConvTranspose`` via col2im, ``MatMul``/``Gemm`` with a constant
-weight) through a callback ``gemm_fn`` — the engines' functional path, computing from the
+weight, and the integer ``MatMulInteger``/``ConvInteger``/``QLinearMatMul``/``QLinearConv`` with
+``int32`` operands — activation and weight minus their zero points — requantized afterwards as
+``onnx.reference`` does) through a callback ``gemm_fn`` — the engines' functional path, computing from the
 compressed operands each op was given — and every other node with its ``onnx.reference``
 implementation (no second implementation of non-GEMM operators). Each node's outputs, computed
 from the previous nodes' *checked* outputs (so errors propagate as they would on the hardware),
@@ -83,7 +85,7 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     from onnx.reference import ReferenceEvaluator
 
     from .frontends._onnx_fold import reference_overrides
-    from .frontends.onnx import node_names
+    from .frontends.onnx import GEMM_INPUTS, node_names
     from .prune import pruned_onnx_model
 
     model = pruned_onnx_model(graph)
@@ -103,8 +105,7 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     checked, max_abs, max_rel = 0, 0.0, 0.0
     for name, node in zip(node_names(model), model.graph.node, strict=True):
         op = graph.op(name) if name in graph.g else None
-        if isinstance(op, GemmOp) and op.weight is not None and node.op_type in (
-                "Conv", "ConvTranspose", "Gemm", "MatMul"):
+        if isinstance(op, GemmOp) and op.weight is not None and node.op_type in GEMM_INPUTS:
             wshape = graph.meta.get("onnx_weights", {}).get(name, {}).get("shape")
             outs = [_run_gemm_node(op, node, env, gemm_fn, wshape)]
             checked += 1
@@ -152,6 +153,11 @@ def _compare(name, op_type, tensor, out, ref, rtol, atol) -> tuple[float, float]
 
 def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
     x = np.asarray(env[node.input[0]])
+    ins = [env[t] if t else None for t in node.input] + [None] * 9
+    quant = node.op_type in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv")
+    if quant:  # integer operands: activation minus its zero point, int32 accumulation
+        xzp = ins[2]  # x_zero_point is input 2 of all four ops
+        x = x.astype(np.int32) - (0 if xzp is None else np.asarray(xzp).astype(np.int32))
 
     def call(act, g):
         out = np.asarray(gemm_fn(op, np.ascontiguousarray(act), op.weight[g], g))
@@ -160,13 +166,13 @@ def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
                              f"{g}; expected {(act.shape[0], op.weight.shape[2])}")
         return out
 
-    bias = env[node.input[2]] if len(node.input) > 2 and node.input[2] else None
+    bidx = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2, "QLinearConv": 8}.get(node.op_type)
+    bias = ins[bidx] if bidx is not None else None
     if isinstance(op, ConvOp):
         y = _conv_transpose(op, x, call) if op.transposed else _conv(op, x, call)
         if bias is not None:
             y = y + bias.reshape((1, -1) + (1,) * (y.ndim - 2))
-        return y.astype(x.dtype, copy=False)
-    if node.op_type == "Gemm":
+    elif node.op_type == "Gemm":
         attrs = {a.name: a for a in node.attribute}
         alpha = attrs["alpha"].f if "alpha" in attrs else 1.0
         beta = attrs["beta"].f if "beta" in attrs else 1.0
@@ -174,8 +180,27 @@ def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
         y = call(a, 0) * np.asarray(alpha, dtype=x.dtype)
         if bias is not None:
             y = y + np.asarray(beta, dtype=x.dtype) * bias
-        return y.astype(x.dtype, copy=False)
-    return _matmul(op, x, call, wshape).astype(x.dtype, copy=False)
+    else:
+        y = _matmul(op, x, call, wshape)
+    if node.op_type.startswith("QLinear"):
+        return _requantize(node.op_type, y, ins)
+    return y.astype(x.dtype, copy=False)
+
+
+def _requantize(op_type, acc, ins) -> np.ndarray:
+    """``saturate(round(acc · x_scale · w_scale / y_scale) + y_zero_point)`` as
+    ``onnx.reference`` computes QLinearMatMul / QLinearConv."""
+    xs, ws, ys, yzp = ins[1], ins[4], ins[6], ins[7]
+    if op_type == "QLinearConv" and np.size(ws) > 1:
+        ws = np.asarray(ws).reshape(1, -1, *([1] * (acc.ndim - 2)))
+    d = acc * (xs * ws / ys)
+    dtype = np.asarray(yzp).dtype if yzp is not None else np.dtype(np.uint8)
+    if yzp is not None:
+        d = d + yzp
+    info = np.iinfo(dtype)
+    if op_type == "QLinearConv":
+        return np.round(np.clip(d, info.min, info.max)).astype(dtype)
+    return np.clip(np.rint(d), info.min, info.max).astype(dtype)
 
 
 def _matmul(op: GemmOp, x, call, wshape) -> np.ndarray:

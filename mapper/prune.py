@@ -319,6 +319,9 @@ def pruned_onnx_model(graph: OpGraph):
                 continue
         node = nodes[name]
         tname = f"{info['tensor']}__pruned_{name}"
+        if info.get("zero_point") is not None:  # integer op: stored = effective + zero point
+            zp, dtype = info["zero_point"]
+            w_node = (w_node + zp).astype(dtype)
         g.initializer.append(numpy_helper.from_array(w_node, tname))
         node.input[info["index"]] = tname
     return model

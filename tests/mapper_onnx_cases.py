@@ -231,3 +231,34 @@ def int_matmul():
              helper.make_node("Add", ["h", "b"], ["y"], name="bias")]
     return _model(nodes, [_vi("x", [3, 8], TensorProto.INT32)],
                   [_vi("y", [3, 4], TensorProto.INT32)], inits)
+
+
+def dynamic_quantized():
+    """ONNX Runtime's dynamic quantization of a linear layer and a QLinearConv:
+
+    x[2,16] → DynamicQuantizeLinear → MatMulInteger(int8 W (16×8), w_zero_point 3) → Cast →
+    Mul(x_scale) → Mul(w_scale) → y; and u[1,2,5,5] uint8 → QLinearConv(int8 W (4,2,3,3),
+    per-channel zero points) → v uint8."""
+    _, TensorProto, helper, _ = _h()
+    rng = np.random.default_rng(80)
+    wq = rng.integers(-100, 100, size=(16, 8)).astype(np.int8)
+    wq[::3] = 3  # real zeros: stored value == zero point
+    cw = rng.integers(-100, 100, size=(4, 2, 3, 3)).astype(np.int8)
+    czp = np.array([0, 0, 0, 0], np.int8)
+    cw[1, :, 0, :] = 0
+    inits = {"wq": wq, "wz": np.array(3, np.int8), "ws": np.array(0.01, np.float32),
+             "cw": cw, "cws": np.full(4, 0.02, np.float32), "cwz": czp,
+             "us": np.array(0.05, np.float32), "uz": np.array(128, np.uint8),
+             "vs": np.array(0.5, np.float32), "vz": np.array(128, np.uint8)}
+    mk = helper.make_node
+    nodes = [
+        mk("DynamicQuantizeLinear", ["x"], ["xq", "xs", "xz"], name="dql"),
+        mk("MatMulInteger", ["xq", "wq", "xz", "wz"], ["acc"], name="mmi"),
+        mk("Cast", ["acc"], ["accf"], name="cast", to=TensorProto.FLOAT),
+        mk("Mul", ["accf", "xs"], ["y0"], name="sx"),
+        mk("Mul", ["y0", "ws"], ["y"], name="sw"),
+        mk("QLinearConv", ["u", "us", "uz", "cw", "cws", "cwz", "vs", "vz"], ["v"], name="qconv",
+           pads=[1, 1, 1, 1]),
+    ]
+    return _model(nodes, [_vi("x", [2, 16]), _vi("u", [1, 2, 5, 5], TensorProto.UINT8)],
+                  [_vi("y", [2, 8]), _vi("v", [1, 4, 5, 5], TensorProto.UINT8)], inits)

@@ -117,3 +117,19 @@ def test_bad_inputs():
         check_network(OpGraph("zoo"))
     with pytest.raises(Exception, match="gemm_fn returned shape"):
         check_network(g, lambda op, a, w, grp: a)
+
+
+def test_integer_quantized_ops_run_on_pruned_weights():
+    g = prune_graph(load_onnx(C.dynamic_quantized()), "2:4")
+    res = check_network(g)
+    assert res["layers_checked"] == 2  # MatMulInteger, QLinearConv through gemm_fn
+    assert res["outputs"]["v"].dtype == np.uint8 and res["max_abs_error"] == 0
+
+    def corrupt(op, act, weight, group):
+        out = act @ weight
+        if op.name == "qconv":
+            out[3, 1] += 40  # large enough to move a requantized uint8 output
+        return out
+
+    with pytest.raises(CheckFailedError, match=r"layer 'qconv'.*exactly"):
+        check_network(g, corrupt)

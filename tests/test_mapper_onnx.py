@@ -222,3 +222,17 @@ def test_detect_sparsity_from_values():
     uns[rng.random(uns.shape) < 0.5] = 0
     spec, d = detect_sparsity(uns)
     assert isinstance(spec, Unstructured) and spec.density == d == np.count_nonzero(uns) / uns.size
+
+
+def test_dynamic_quantized_integer_gemms():
+    """MatMulInteger / QLinearConv: the weight is stored minus its zero point."""
+    m = C.dynamic_quantized()
+    g = load_onnx(m)
+    mmi, qc = g.op("mmi"), g.op("qconv")
+    init = {i.name: onnx.numpy_helper.to_array(i) for i in m.graph.initializer}
+    np.testing.assert_array_equal(mmi.weight[0], init["wq"].astype(np.int32) - 3)
+    # rows 0, 3, 6 of each group of 8 equal the zero point: 5 nonzeros per 8 along K
+    assert mmi.sparsity == NMPattern(5, 8) and mmi.density == 10 / 16
+    assert (qc.m, qc.k, qc.n) == (25, 18, 4) and qc.density == 1 - 6 / 72
+    assert g.total_macs() == 2 * 16 * 8 + 25 * 18 * 4
+    assert g.op("dql").category == "elementwise"

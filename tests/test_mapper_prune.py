@@ -208,3 +208,15 @@ def test_unstructured_prune_is_detected_with_its_density(convnet):
     spec, d = detect_sparsity(w)
     assert d == round(0.3 * 216) / 216 == p.op("Conv_0").density
     assert not isinstance(spec, Dense)
+
+
+def test_write_back_integer_ops_use_the_zero_point():
+    g = load_onnx(C.dynamic_quantized())
+    p = prune_graph(g, "2:4")
+    init = {i.name: onnx.numpy_helper.to_array(i) for i in pruned_onnx_model(p).graph.initializer}
+    eff = init["wq"].astype(np.int32) - 3
+    check_nm(eff, "2:4", axis=0)
+    assert init["wq"].dtype == np.int8 and np.count_nonzero(init["wq"] == 3) >= 8 * 8
+    check_nm(init["cw"].reshape(4, -1), "2:4", axis=1)  # W[co] flattened over (cin, kh, kw)
+    again = load_onnx(pruned_onnx_model(p))
+    assert [o.sparsity for o in again.gemm_ops()] == [NMPattern(2, 4)] * 2

@@ -55,7 +55,7 @@ VECTOR_COST: dict[str, tuple[str, float]] = {
         "Add", "Sub", "Mul", "Max", "Min", "Sum", "Mean", "Neg", "Abs", "Sign", "Floor", "Ceil",
         "Round", "Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor",
         "Not", "IsNaN", "IsInf", "Where", "Cast", "CastLike", "Mod", "BitShift",
-        "QuantizeLinear", "DequantizeLinear", "PRelu")},
+        "QuantizeLinear", "DequantizeLinear", "PRelu", "CumSum")},
     **{op: ("elementwise", SPECIAL) for op in (
         "Div", "Sqrt", "Reciprocal", "Exp", "Log", "Erf", "Tanh", "Sin", "Cos", "Atan")},
     "Pow": ("elementwise", 2 * SPECIAL + 1),  # exp(y * log(x))
@@ -67,6 +67,9 @@ VECTOR_COST: dict[str, tuple[str, float]] = {
     "HardSwish": ("activation", 5),
     "Gelu": ("activation", SPECIAL + 4),
     "Elu": ("activation", SPECIAL + 2),
+    "Celu": ("activation", SPECIAL + 3),
+    "ThresholdedRelu": ("activation", 1),
+    "DynamicQuantizeLinear": ("elementwise", 5),  # min, max (reductions), scale, round, clip
     "Selu": ("activation", SPECIAL + 3),
     "Softplus": ("activation", 2 * SPECIAL + 1),
     "Softsign": ("activation", SPECIAL + 2),
@@ -89,8 +92,16 @@ FREE_DATA = {"Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Shape", 
 #: Data-movement ops that copy their output (cost: output bytes).
 COPY_DATA = {"Transpose", "Concat", "Split", "Slice", "Pad", "Gather", "GatherND",
              "GatherElements", "Expand", "Tile", "ScatterND", "ScatterElements", "DepthToSpace",
-             "SpaceToDepth", "TopK", "NonZero", "Compress", "OneHot", "Trilu", "EyeLike"}
-_GEMM = {"Conv", "ConvTranspose", "Gemm", "MatMul"}
+             "SpaceToDepth", "TopK", "NonZero", "Compress", "OneHot", "Trilu", "EyeLike",
+             "NonMaxSuppression"}
+#: GEMM-like ops: ``op_type -> (weight input, weight zero-point input or None, bias input)``.
+GEMM_INPUTS: dict[str, tuple[int, int | None, int | None]] = {
+    "Conv": (1, None, 2), "ConvTranspose": (1, None, 2), "ConvInteger": (1, 3, None),
+    "QLinearConv": (3, 5, 8), "Gemm": (1, None, 2), "MatMul": (1, None, None),
+    "MatMulInteger": (1, 3, None), "QLinearMatMul": (3, 5, None),
+}
+_GEMM = set(GEMM_INPUTS)
+_CONV = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
 
 
 def supported_operators() -> list[str]:
@@ -198,6 +209,7 @@ class _Builder:
         self.producer: dict[str, str] = {}
         self.weights: dict[str, dict] = {}
         self.folded_bn: dict[str, str] = {}
+        self._zero = None
         self.consumers: dict[str, int] = {}
         for node in model.graph.node:
             for t in node.input:
@@ -257,9 +269,9 @@ class _Builder:
         base = dict(name=node.name, op_type=op_type, inputs=self.dyn(node),
                     outputs=tuple(o for o in node.output if o),
                     dtype=self.vi_dtype.get(node.output[0], "float32"), source=node)
-        if op_type in ("Conv", "ConvTranspose"):
+        if op_type in _CONV:
             return self.add(self._conv(node, base), node)
-        if op_type in ("Gemm", "MatMul"):
+        if op_type in _GEMM:
             return self.add(self._gemm(node, base), node)
         if op_type == "BatchNormalization" and self._fold_bn(node):
             return None
@@ -321,23 +333,48 @@ class _Builder:
         self.folded_bn[node.name] = p
         return True
 
-    def _weight(self, node, idx: int, layout: str, gkn: np.ndarray) -> dict[str, Any]:
+    def _raw_weight(self, node) -> tuple[np.ndarray, Any]:
+        """The node's constant weight (minus its zero point for integer ops) and origin."""
+        widx, zidx, _ = GEMM_INPUTS[node.op_type]
+        t = node.input[widx]
+        if t not in self.consts:
+            raise UnsupportedOperatorError(
+                f"ONNX operator {node.op_type!r} (node {node.name!r}) has a non-constant weight "
+                f"{t!r}; only constant (initializer/Constant/folded) weights map")
+        w = np.asarray(self.consts[t])
+        origin = self.origins.get(t)
+        self._zero = None
+        if zidx is None or len(node.input) <= zidx or not node.input[zidx]:
+            return w, origin
+        zp = np.asarray(self.consts.get(node.input[zidx], np.zeros(())))
+        conv = node.op_type in _CONV
+        zb = zp.reshape((-1,) + (1,) * (w.ndim - 1)) if conv and zp.size > 1 else zp
+        eff = w.astype(np.int32) - zb.astype(np.int32)
+        self._zero = (zb, w.dtype)
+        if origin is not None:
+            if origin.ops or not np.isscalar(origin.zero) or origin.zero != 0:
+                origin = None
+            else:
+                from ._onnx_fold import Origin
+
+                origin = Origin(origin.kind, origin.name, [], np.broadcast_to(zb, w.shape))
+        return eff, origin
+
+    def _weight(self, node, layout: str, gkn: np.ndarray, origin) -> dict[str, Any]:
         from ..prune import detect_sparsity
 
+        idx = GEMM_INPUTS[node.op_type][0]
         t = node.input[idx]
         self.weights[node.name] = dict(tensor=t, index=idx, layout=layout,
-                                       shape=tuple(self.consts[t].shape),
-                                       origin=self.origins.get(t))
+                                       shape=tuple(self.consts[t].shape), origin=origin,
+                                       zero_point=self._zero)
         spec, density = detect_sparsity(gkn)
         return dict(weight=gkn, sparsity=spec, density=density)
 
     def _conv(self, node, base) -> ConvOp:
         a = _attrs(node)
-        if node.input[1] not in self.consts:
-            raise UnsupportedOperatorError(
-                f"ONNX operator {node.op_type!r} (node {node.name!r}) has a non-constant weight "
-                f"{node.input[1]!r}; only constant (initializer/Constant/folded) weights map")
-        w = np.asarray(self.consts[node.input[1]])
+        w, origin = self._raw_weight(node)
+        transposed = node.op_type == "ConvTranspose"
         x = self.need_shape(node.input[0], node)
         y = self.need_shape(node.output[0], node)
         if w.ndim not in (3, 4):
@@ -352,9 +389,9 @@ class _Builder:
         dil = pad2(a.get("dilations", [1] * len(spatial)), 1)
         in_hw = (1, x[2]) if len(x) == 3 else (x[2], x[3])
         out_hw = (1, y[2]) if len(y) == 3 else (y[2], y[3])
-        pads = _pads(a, in_hw, out_hw, kernel, stride, dil, node.op_type == "ConvTranspose")
+        pads = _pads(a, in_hw, out_hw, kernel, stride, dil, transposed)
         batch = int(x[0])
-        if node.op_type == "Conv":
+        if not transposed:
             cout, cin_g = int(w.shape[0]), int(w.shape[1])
             cin, n = cin_g * g, cout // g
             k = cin_g * kernel[0] * kernel[1]
@@ -366,35 +403,37 @@ class _Builder:
             n = cout_g * kernel[0] * kernel[1]
             gkn = w.reshape(g, k, n)
             m = batch * in_hw[0] * in_hw[1]
-        layout = "oihw" if node.op_type == "Conv" else "iohw"
+        bidx = GEMM_INPUTS[node.op_type][2]
         return ConvOp(**base, m=int(m), k=int(k), n=int(n), groups=g,
-                      bias=len(node.input) > 2 and bool(node.input[2]),
-                      **self._weight(node, 1, layout, np.ascontiguousarray(gkn)),
+                      bias=bidx is not None and len(node.input) > bidx and bool(node.input[bidx]),
+                      **self._weight(node, "iohw" if transposed else "oihw",
+                                     np.ascontiguousarray(gkn), origin),
                       batch=batch, cin=int(cin), cout=int(cout), in_hw=in_hw, out_hw=out_hw,
                       kernel=kernel, stride=stride, dilation=dil, pads=pads,
-                      transposed=node.op_type == "ConvTranspose")
+                      transposed=transposed)
 
     def _gemm(self, node, base):
         a = _attrs(node)
+        widx = GEMM_INPUTS[node.op_type][0]
         sa = self.need_shape(node.input[0], node)
-        sb = self.need_shape(node.input[1], node)
+        sb = self.need_shape(node.input[widx], node)
         y = self.need_shape(node.output[0], node)
-        b_const = node.input[1] in self.consts
+        b_const = node.input[widx] in self.consts
         if node.op_type == "Gemm":
             m, k = (sa[1], sa[0]) if a.get("transA", 0) else (sa[0], sa[1])
             n = sb[0] if a.get("transB", 0) else sb[1]
             bias = len(node.input) > 2 and bool(node.input[2])
             if not b_const:
                 return MatMulOp(**base, m=int(m), k=int(k), n=int(n), batch=1)
-            w = self.consts[node.input[1]]
+            w, origin = self._raw_weight(node)
             gkn = (w.T if a.get("transB", 0) else w)[None]
             return GemmOp(**base, m=int(m), k=int(k), n=int(n), groups=1, bias=bias,
-                          **self._weight(node, 1, "nk" if a.get("transB", 0) else "kn",
-                                         np.ascontiguousarray(gkn)))
+                          **self._weight(node, "nk" if a.get("transB", 0) else "kn",
+                                         np.ascontiguousarray(gkn), origin))
         k = sa[-1]
         n = sb[-1] if len(sb) > 1 else 1
         if b_const:
-            w = self.consts[node.input[1]]
+            w, origin = self._raw_weight(node)
             if w.ndim == 1:
                 w = w[:, None]
             groups = int(np.prod(w.shape[:-2], dtype=np.int64))
@@ -405,7 +444,7 @@ class _Builder:
                                  f"{groups} weight batches")
             gkn = w.reshape(groups, k, n)
             return GemmOp(**base, m=total_rows // groups, k=int(k), n=int(n), groups=groups,
-                          **self._weight(node, 1, "kn", np.ascontiguousarray(gkn)))
+                          **self._weight(node, "kn", np.ascontiguousarray(gkn), origin))
         m = sa[-2] if len(sa) > 1 else 1
         batch = int(np.prod(y[:-2], dtype=np.int64)) if len(y) > 2 else 1
         return MatMulOp(**base, m=int(m), k=int(k), n=int(n), batch=batch)
