@@ -128,7 +128,7 @@ def test_integer_quantized_ops_run_on_pruned_weights():
     def corrupt(op, act, weight, group):
         out = act @ weight
         if op.name == "qconv":
-            out[3, 1] += 40  # large enough to move a requantized uint8 output
+            out[3, 1] += 2000  # x_scale·w_scale/y_scale = 0.002: moves the uint8 output by 4
         return out
 
     with pytest.raises(CheckFailedError, match=r"layer 'qconv'.*exactly"):
