@@ -25,7 +25,6 @@ from hwsim.sparsity import (
     NMPattern,
     Unstructured,
     bdwp_masks,
-    group_nnz,
     nm_metadata_bits,
     parse_sparsity,
     prune_nm,
@@ -86,28 +85,48 @@ def detect_sparsity(weight_gkn) -> tuple[Any, float]:
         return Unstructured(1.0 / size), 0.0
     g, k, n = w.shape
     best = None
+    nz = w != 0
     for m in NM_CANDIDATES:
         if m > k:
             break
-        worst = int(group_nnz(w, NMPattern(1, m), axis=1).max())
+        worst = _worst_group(nz, m)
         if worst < m and density >= SLOT_USE * worst / m:
             if best is None or worst / m < best.n / best.m:
                 best = NMPattern(max(worst, 1), m)
     if best is not None:
         return best, density
-    nz = w != 0
     for b in BLOCK_CANDIDATES:
         if b > min(k, n):
             continue
-        rb, cb = -(-k // b), -(-n // b)
-        pad = np.zeros((g, rb * b, cb * b), dtype=bool)
-        pad[:, :k, :n] = nz
-        tiles = pad.reshape(g, rb, b, cb, b).any(axis=(2, 4))
+        tiles = _tiles(nz, b)
         tile_density = float(tiles.mean())
-        covered = int(tiles.sum()) * b * b
-        if tile_density < 1 and nnz >= SLOT_USE * min(covered, size) * 1.0 and covered:
+        covered = min(int(tiles.sum()) * b * b, size)
+        if tile_density < 1 and covered and nnz >= SLOT_USE * covered:
             return BlockSparsity(b, tile_density), density
     return Unstructured(density), density
+
+
+def _worst_group(nz: np.ndarray, m: int) -> int:
+    """Most nonzeros in one group of ``m`` along axis 1 of ``nz`` (the tail group included)."""
+    g, k, n = nz.shape
+    full = k // m
+    worst = int(nz[:, :full * m].reshape(g, full, m, n).sum(axis=2, dtype=np.int32).max()) \
+        if full else 0
+    if k % m:
+        worst = max(worst, int(nz[:, full * m:].sum(axis=1).max()))
+    return worst
+
+
+def _tiles(nz: np.ndarray, b: int) -> np.ndarray:
+    """``(g, ceil(k/b), ceil(n/b))``: which ``b × b`` tiles of each group hold a nonzero."""
+    g, k, n = nz.shape
+    rb, cb = -(-k // b), -(-n // b)
+    if k % b:
+        nz = np.concatenate([nz, np.zeros((g, rb * b - k, n), dtype=bool)], axis=1)
+    rows = nz.reshape(g, rb, b, n).any(axis=2)
+    if n % b:
+        rows = np.concatenate([rows, np.zeros((g, rb, cb * b - n), dtype=bool)], axis=2)
+    return rows.reshape(g, rb, cb, b).any(axis=3)
 
 
 def _spec(sparsity) -> Any:

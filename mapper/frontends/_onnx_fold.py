@@ -381,7 +381,10 @@ def _fold_one(node, consts, shapes, opset):
         if s is not None and int(np.prod(s)) > _MAX_FOLD_ELEMENTS:
             return None
     del numpy_helper
-    return _eval_node(node, consts, opset)
+    try:
+        return _eval_node(node, consts, opset)
+    except Exception:  # noqa: BLE001 - an op onnx.reference cannot run stays in the graph
+        return None
 
 
 def _rebuild(work, kept, consts) -> None:
