@@ -236,3 +236,32 @@ def test_dynamic_quantized_integer_gemms():
     assert (qc.m, qc.k, qc.n) == (25, 18, 4) and qc.density == 1 - 6 / 72
     assert g.total_macs() == 2 * 16 * 8 + 25 * 18 * 4
     assert g.op("dql").category == "elementwise"
+
+
+def _light(name):
+    from pathlib import Path
+
+    path = Path(onnx.__file__).parent / "backend" / "test" / "data" / "light" / f"light_{name}.onnx"
+    if not path.exists():
+        pytest.skip(f"{path} is not shipped with this onnx version")
+    return path
+
+
+def test_light_resnet50_published_macs():
+    """The onnx package's own ResNet-50 export maps to torchvision's 4.089 GMACs."""
+    g = load_onnx(_light("resnet50"))
+    assert g.total_macs() == 4_089_184_256 and len(g.gemm_ops()) == 54
+    assert g.total_params() == 25_502_912
+
+
+
+def test_lrn_cost_counts_its_window():
+    from onnx import helper
+
+    node = helper.make_node("LRN", ["x"], ["y"], name="lrn", size=5)
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [1, 8, 4, 4])],
+                              [helper.make_tensor_value_info("y", 1, [1, 8, 4, 4])])
+    g = load_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    lrn = g.op("lrn")
+    assert lrn.category == "norm" and lrn.elements == 128
+    assert lrn.ops_per_element == VECTOR_COST["LRN"][1] + 5

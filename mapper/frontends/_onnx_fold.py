@@ -314,19 +314,22 @@ def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
     for init in model.graph.initializer:
         consts[init.name] = numpy_helper.to_array(init)
         origins[init.name] = Origin("initializer", init.name)
-    work = onnx.ModelProto()
-    work.CopyFrom(model)
-    for out in work.graph.output:  # declared output shapes (often -1/?) are re-inferred
-        out.type.tensor_type.ClearField("shape")
+    protos = {init.name: init for init in model.graph.initializer}
+    nodes = list(model.graph.node)
+    shapes: dict[str, tuple[int, ...]] = {}
+    vinfo = []
     for _ in range(max_iter):
+        skel = _skeleton(model, nodes, consts, protos)
         try:
-            work = onnx.shape_inference.infer_shapes(work, data_prop=True)
+            skel = onnx.shape_inference.infer_shapes(skel, data_prop=True)
         except Exception as exc:
             raise ShapeError(f"ONNX shape inference failed: {' '.join(str(exc).split())}") \
                 from None
-        shapes = _shapes(work)
+        shapes = _shapes(skel)
+        vinfo = [v for v in list(skel.graph.value_info) + list(skel.graph.output)
+                 if v.name not in consts]
         kept, folded = [], 0
-        for node in work.graph.node:
+        for node in nodes:
             val = _fold_one(node, consts, shapes, opset)
             if val is None:
                 kept.append(node)
@@ -340,10 +343,83 @@ def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
                 o = _trace_origin(node, origins, consts)
                 if o is not None:
                     origins[node.output[0]] = o
+        nodes = kept
         if not folded:
             break
-        _rebuild(work, kept, consts)
-    return work, consts, origins, inputs, _shapes(work)
+    folded_model = _final_model(model, nodes, consts, protos, vinfo)
+    return folded_model, consts, origins, inputs, shapes
+
+
+#: Initializers at most this large go to shape inference with their values (shape tensors);
+#: larger ones only as typed inputs, so inference never copies the weights.
+_SMALL_CONST = 4096
+
+
+def _needed(nodes, consts, graph) -> list[str]:
+    names = {n for node in nodes for n in node.input if n in consts}
+    names |= {o.name for o in graph.output if o.name in consts}
+    return sorted(names)
+
+
+def _empty_like(model):
+    """A ``ModelProto`` with every field of ``model`` but its graph."""
+    import onnx
+
+    out = onnx.ModelProto()
+    for name in ("ir_version", "producer_name", "producer_version", "domain", "model_version",
+                 "doc_string"):
+        setattr(out, name, getattr(model, name))
+    out.opset_import.extend(model.opset_import)
+    out.metadata_props.extend(model.metadata_props)
+    out.functions.extend(model.functions)
+    return out
+
+
+def _skeleton(model, nodes, consts, protos):
+    """``model`` with ``nodes``, small constants as initializers and large ones as inputs."""
+    from onnx import helper, numpy_helper
+
+    skel = _empty_like(model)
+    skel.ir_version = max(skel.ir_version, 4)  # initializers need not be listed as inputs
+    g = skel.graph
+    g.name = model.graph.name
+    g.node.extend(nodes)
+    have = {i.name for i in model.graph.input}
+    g.input.extend(model.graph.input)
+    for out in model.graph.output:  # declared output shapes (often -1/?) are re-inferred
+        vi = g.output.add()
+        vi.CopyFrom(out)
+        vi.type.tensor_type.ClearField("shape")
+    for name in _needed(nodes, consts, model.graph):
+        v = consts[name]
+        if v.size <= _SMALL_CONST:
+            g.initializer.append(protos[name] if name in protos
+                                 else numpy_helper.from_array(v, name))
+        elif name not in have:
+            et = helper.np_dtype_to_tensor_dtype(v.dtype)
+            g.input.append(helper.make_tensor_value_info(name, et, list(v.shape)))
+    return skel
+
+
+def _final_model(model, nodes, consts, protos, vinfo):
+    """The folded model: remaining nodes, the constants they read as initializers (the
+    original ``TensorProto`` when unchanged), inferred ``value_info``."""
+    from onnx import numpy_helper
+
+    out = _empty_like(model)
+    g = out.graph
+    g.name = model.graph.name
+    g.node.extend(nodes)
+    g.input.extend(model.graph.input)
+    vi_by = {v.name: v for v in vinfo}
+    for o in model.graph.output:
+        g.output.append(vi_by.get(o.name, o))
+    for name in _needed(nodes, consts, model.graph):
+        p = protos.get(name)
+        g.initializer.append(p if p is not None else numpy_helper.from_array(consts[name], name))
+    outs = {o.name for o in g.output}
+    g.value_info.extend(v for v in vinfo if v.name not in outs)
+    return out
 
 
 def _fold_one(node, consts, shapes, opset):
@@ -385,21 +461,3 @@ def _fold_one(node, consts, shapes, opset):
         return _eval_node(node, consts, opset)
     except Exception:  # noqa: BLE001 - an op onnx.reference cannot run stays in the graph
         return None
-
-
-def _rebuild(work, kept, consts) -> None:
-    """Replace ``work``'s nodes by ``kept`` and its initializers by the constants they read."""
-    from onnx import numpy_helper
-
-    g = work.graph
-    needed = {n for node in kept for n in node.input if n in consts}
-    needed |= {o.name for o in g.output if o.name in consts}
-    del g.node[:]
-    g.node.extend(kept)
-    del g.initializer[:]
-    for name in sorted(needed):
-        g.initializer.append(numpy_helper.from_array(np.asarray(consts[name]), name))
-    inits = {i.name for i in g.initializer}
-    keep_vi = [v for v in g.value_info if v.name not in inits]
-    del g.value_info[:]
-    g.value_info.extend(keep_vi)

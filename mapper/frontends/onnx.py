@@ -81,6 +81,9 @@ VECTOR_COST: dict[str, tuple[str, float]] = {
     "GroupNormalization": ("norm", 7),
     "BatchNormalization": ("norm", 2),
     "LpNormalization": ("norm", 3 + SPECIAL),
+    # LRN: square + windowed sum over ``size`` channels (counted as ``size``, set per node),
+    # pow(·, beta) = 2·SPECIAL + 1, scale and divide = 2.
+    "LRN": ("norm", 2 * SPECIAL + 3),
 }
 #: Reductions: one operation per reduced input element.
 _REDUCE = {"ReduceMean", "ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd", "ReduceL1",
@@ -316,6 +319,8 @@ class _Builder:
             return VectorOp(**base, category="reduce", elements=out,
                             ops_per_element=float(x) / max(out, 1), in_elements=ins)
         cat, cost = VECTOR_COST[op_type]
+        if op_type == "LRN":
+            cost += int(_attrs(node).get("size", 1))
         return VectorOp(**base, category=cat, elements=out, ops_per_element=float(cost),
                         in_elements=ins)
 
@@ -407,7 +412,7 @@ class _Builder:
         return ConvOp(**base, m=int(m), k=int(k), n=int(n), groups=g,
                       bias=bidx is not None and len(node.input) > bidx and bool(node.input[bidx]),
                       **self._weight(node, "iohw" if transposed else "oihw",
-                                     np.ascontiguousarray(gkn), origin),
+                                     gkn, origin),
                       batch=batch, cin=int(cin), cout=int(cout), in_hw=in_hw, out_hw=out_hw,
                       kernel=kernel, stride=stride, dilation=dil, pads=pads,
                       transposed=transposed)
@@ -429,7 +434,7 @@ class _Builder:
             gkn = (w.T if a.get("transB", 0) else w)[None]
             return GemmOp(**base, m=int(m), k=int(k), n=int(n), groups=1, bias=bias,
                           **self._weight(node, "nk" if a.get("transB", 0) else "kn",
-                                         np.ascontiguousarray(gkn), origin))
+                                         gkn, origin))
         k = sa[-1]
         n = sb[-1] if len(sb) > 1 else 1
         if b_const:
@@ -444,7 +449,7 @@ class _Builder:
                                  f"{groups} weight batches")
             gkn = w.reshape(groups, k, n)
             return GemmOp(**base, m=total_rows // groups, k=int(k), n=int(n), groups=groups,
-                          **self._weight(node, "kn", np.ascontiguousarray(gkn), origin))
+                          **self._weight(node, "kn", gkn, origin))
         m = sa[-2] if len(sa) > 1 else 1
         batch = int(np.prod(y[:-2], dtype=np.int64)) if len(y) > 2 else 1
         return MatMulOp(**base, m=int(m), k=int(k), n=int(n), batch=batch)
