@@ -262,3 +262,21 @@ def dynamic_quantized():
     ]
     return _model(nodes, [_vi("x", [2, 16]), _vi("u", [1, 2, 5, 5], TensorProto.UINT8)],
                   [_vi("y", [2, 8]), _vi("v", [1, 4, 5, 5], TensorProto.UINT8)], inits)
+
+
+def batched_weights():
+    """x[2,3,4,8] @ W[3,8,5] (one weight per head: 3 groups of 8 rows), then
+    Gemm(transA=1, alpha=0.5, beta=2) of the reshaped, transposed result ``at[6, 20]`` with
+    B[6,3] and C[3] → y[20, 3]."""
+    _, _, helper, _ = _h()
+    inits = {"W": rand((3, 8, 5), 90), "B": rand((6, 3), 91), "C": rand((3,), 92),
+             "shape": np.array([20, 6], np.int64)}
+    mk = helper.make_node
+    nodes = [
+        mk("MatMul", ["x", "W"], ["h"], name="heads"),  # [2, 3, 4, 5]
+        mk("Transpose", ["h"], ["ht"], name="t", perm=[0, 1, 3, 2]),  # [2, 3, 5, 4]
+        mk("Reshape", ["ht", "shape"], ["a"], name="r"),  # [20, 6]
+        mk("Transpose", ["a"], ["at"], name="t2"),  # [6, 20]
+        mk("Gemm", ["at", "B", "C"], ["y"], name="gemm_ta", transA=1, alpha=0.5, beta=2.0),
+    ]
+    return _model(nodes, [_vi("x", [2, 3, 4, 8])], [_vi("y", [20, 3])], inits)

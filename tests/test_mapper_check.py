@@ -133,3 +133,16 @@ def test_integer_quantized_ops_run_on_pruned_weights():
 
     with pytest.raises(CheckFailedError, match=r"layer 'qconv'.*exactly"):
         check_network(g, corrupt)
+
+
+def test_batched_weight_matmul_and_gemm_trans_a():
+    g = load_onnx(C.batched_weights())
+    heads, gta = g.op("heads"), g.op("gemm_ta")
+    assert (heads.groups, heads.m, heads.k, heads.n) == (3, 8, 8, 5)
+    assert (gta.m, gta.k, gta.n) == (20, 6, 3)
+    assert g.total_macs() == 3 * 8 * 8 * 5 + 20 * 6 * 3
+    calls = []
+    res = check_network(prune_graph(g, "2:4"), _recording(calls))
+    assert res["layers_checked"] == 2
+    assert [c[1:] for c in calls] == [((8, 8), (8, 5), 0), ((8, 8), (8, 5), 1),
+                                      ((8, 8), (8, 5), 2), ((20, 6), (6, 3), 0)]
