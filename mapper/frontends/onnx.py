@@ -9,7 +9,8 @@ weight chains with ``onnx.reference`` until every GEMM-like node has a static sh
   GEMM-form weight ``(groups, k, n)`` with ``k = Cin/g·kh·kw`` flattened row-major from
   ``W[co]``; for ``ConvTranspose`` ``k = Cin/g`` and ``n = Cout/g·kh·kw``, col2im form);
   a following ``BatchNormalization`` that only reads the convolution is folded into it
-  (``bias=True``; listed in ``graph.meta["folded"]``).
+  (``bias=True``; listed in ``graph.meta["folded"]``), and so is an ``Add`` of a
+  per-output-channel constant right after any GEMM (its bias).
 * ``Gemm`` / ``MatMul`` with a constant right operand → :class:`~mapper.graph.GemmOp`
   (``k`` after ``transB``); with two activations → :class:`~mapper.graph.MatMulOp`
   (``batch`` = broadcast leading dims, e.g. batch × heads for QKᵀ and AV).
@@ -278,6 +279,8 @@ class _Builder:
             return self.add(self._gemm(node, base), node)
         if op_type == "BatchNormalization" and self._fold_bn(node):
             return None
+        if op_type == "Add" and self._fold_bias(node):
+            return None
         if op_type in VECTOR_COST or op_type in _REDUCE or op_type in _POOL:
             return self.add(self._vector(node, base), node)
         if op_type in ("Resize", "Upsample"):
@@ -324,18 +327,48 @@ class _Builder:
         return VectorOp(**base, category=cat, elements=out, ops_per_element=float(cost),
                         in_elements=ins)
 
-    def _fold_bn(self, node) -> bool:
-        x = node.input[0]
+    def _sole_producer(self, x: str, cls) -> Any:
+        """The op of type ``cls`` that writes ``x`` when ``x`` feeds only one node."""
         p = self.producer.get(x)
         if p is None or self.consumers.get(x, 0) != 1 or x in self.graph_outputs:
+            return None
+        op = self.graph.op(p)
+        return op if isinstance(op, cls) and op.outputs == (x,) else None
+
+    def _fold_into(self, node, op, x) -> None:
+        self.graph.replace(op.replace(outputs=(node.output[0],), bias=True))
+        self.producer[node.output[0]] = op.name
+        self.info[node.output[0]] = (self.shape(node.output[0]) or self.shape(x), op.dtype)
+        self.folded_bn[node.name] = op.name
+
+    def _fold_bn(self, node) -> bool:
+        """Inference BatchNormalization right after a Conv: a per-channel scale and shift."""
+        conv = self._sole_producer(node.input[0], ConvOp)
+        if conv is None:
             return False
-        conv = self.graph.op(p)
-        if not isinstance(conv, ConvOp) or conv.outputs != (x,):
+        self._fold_into(node, conv, node.input[0])
+        return True
+
+    def _fold_bias(self, node) -> bool:
+        """``Add`` of a per-output-channel constant right after a GEMM: the GEMM's bias."""
+        ins = [t for t in node.input if t]
+        if len(ins) != 2:
             return False
-        self.graph.replace(conv.replace(outputs=(node.output[0],), bias=True))
-        self.producer[node.output[0]] = p
-        self.info[node.output[0]] = (self.shape(node.output[0]) or self.shape(x), conv.dtype)
-        self.folded_bn[node.name] = p
+        dyn = [t for t in ins if t not in self.consts]
+        if len(dyn) != 1:
+            return False
+        x = dyn[0]
+        c = self.consts[ins[1] if ins[0] == x else ins[0]]
+        op = self._sole_producer(x, GemmOp)
+        y = self.shape(x)
+        if op is None or y is None or c.ndim > len(y):
+            return False
+        shape = (1,) * (len(y) - c.ndim) + tuple(c.shape)
+        axis = 1 if isinstance(op, ConvOp) else len(y) - 1
+        chans = op.cout if isinstance(op, ConvOp) else y[-1]
+        if shape[axis] != chans or int(np.prod(shape)) != chans:
+            return False
+        self._fold_into(node, op, x)
         return True
 
     def _raw_weight(self, node) -> tuple[np.ndarray, Any]:
