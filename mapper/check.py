@@ -82,6 +82,7 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     ConfigError
         ``graph`` is not an ONNX graph.
     """
+    from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 
     from .frontends._onnx_fold import reference_overrides
@@ -98,7 +99,6 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     names = [t for node in model.graph.node for t in node.output if t]
     ref_vals = ReferenceEvaluator(model, new_ops=ref_ops).run(names, feeds)
     ref = dict(zip(names, ref_vals, strict=True))
-    from onnx import numpy_helper
 
     env: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
     env.update(feeds)

@@ -280,3 +280,47 @@ def batched_weights():
         mk("Gemm", ["at", "B", "C"], ["y"], name="gemm_ta", transA=1, alpha=0.5, beta=2.0),
     ]
     return _model(nodes, [_vi("x", [2, 3, 4, 8])], [_vi("y", [20, 3])], inits)
+
+
+def hf_like(vocab=11, d=8, maxpos=16):
+    """An exporter-style encoder front: token + position embeddings (Gather on constant tables,
+    positions from Shape → Gather → Range → Unsqueeze → Expand), an additive attention mask
+    (Unsqueeze → Equal → Where), one attention head, Softmax, Sigmoid-gated output.
+
+    Inputs ``input_ids`` and ``attention_mask`` are int64 ``[batch, sequence]``."""
+    _, TensorProto, helper, _ = _h()
+    inits = {"E": rand((vocab, d), 100), "P": rand((maxpos, d), 101),
+             "Wq": rand((d, d), 102) * 0.3, "Wk": rand((d, d), 103) * 0.3,
+             "Wv": rand((d, d), 104) * 0.3,
+             "i1": np.array(1, np.int64), "z": np.array(0, np.int64),
+             "ax0": np.array([0], np.int64), "ax12": np.array([1, 2], np.int64),
+             "zero_i": np.array(0, np.int64), "neg": np.array(-1e4, np.float32),
+             "fzero": np.array(0.0, np.float32)}
+    mk = helper.make_node
+    nodes = [
+        mk("Gather", ["E", "input_ids"], ["tok"], name="tok_emb", axis=0),
+        mk("Shape", ["input_ids"], ["shp"], name="shape"),
+        mk("Gather", ["shp", "i1"], ["seq"], name="seq_len", axis=0),
+        mk("Range", ["z", "seq", "i1"], ["pos"], name="range"),
+        mk("Unsqueeze", ["pos", "ax0"], ["pos2"], name="pos_unsq"),
+        mk("Expand", ["pos2", "shp"], ["posb"], name="pos_expand"),
+        mk("Gather", ["P", "posb"], ["pe"], name="pos_emb", axis=0),
+        mk("Add", ["tok", "pe"], ["h"], name="emb_add"),
+        mk("MatMul", ["h", "Wq"], ["q"], name="q"),
+        mk("MatMul", ["h", "Wk"], ["k"], name="k"),
+        mk("MatMul", ["h", "Wv"], ["v"], name="v"),
+        mk("Transpose", ["k"], ["kt"], name="kt", perm=[0, 2, 1]),
+        mk("MatMul", ["q", "kt"], ["s"], name="scores"),
+        mk("Unsqueeze", ["attention_mask", "ax0"], ["m1"], name="mask_unsq"),
+        mk("Transpose", ["m1"], ["m2"], name="mask_t", perm=[1, 0, 2]),
+        mk("Equal", ["m2", "zero_i"], ["is_pad"], name="is_pad"),
+        mk("Where", ["is_pad", "neg", "fzero"], ["bias"], name="mask_bias"),
+        mk("Add", ["s", "bias"], ["sm"], name="mask_add"),
+        mk("Softmax", ["sm"], ["a"], name="softmax", axis=-1),
+        mk("MatMul", ["a", "v"], ["ctx"], name="av"),
+        mk("Sigmoid", ["ctx"], ["gate"], name="gate"),
+        mk("Mul", ["ctx", "gate"], ["y"], name="silu"),
+    ]
+    return _model(nodes, [_vi("input_ids", ["batch", "sequence"], TensorProto.INT64),
+                          _vi("attention_mask", ["batch", "sequence"], TensorProto.INT64)],
+                  [_vi("y", ["batch", "sequence", d])], inits)

@@ -146,3 +146,12 @@ def test_batched_weight_matmul_and_gemm_trans_a():
     assert res["layers_checked"] == 2
     assert [c[1:] for c in calls] == [((8, 8), (8, 5), 0), ((8, 8), (8, 5), 1),
                                       ((8, 8), (8, 5), 2), ((20, 6), (6, 3), 0)]
+
+
+def test_exporter_style_model_with_integer_inputs():
+    g = prune_graph(load_onnx(C.hf_like(), dims={"batch": 2, "sequence": 4}), "2:4")
+    ids = np.array([[1, 5, 10, 0], [3, 3, 2, 7]], np.int64)
+    mask = np.array([[1, 1, 1, 0], [1, 1, 0, 0]], np.int64)
+    res = check_network(g, inputs={"input_ids": ids, "attention_mask": mask})
+    assert res["layers_checked"] == 3 and res["outputs"]["y"].shape == (2, 4, 8)
+    assert check_network(g, seed=5)["layers_checked"] == 3  # seeded int64 inputs in [0, 2)

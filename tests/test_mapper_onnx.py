@@ -268,3 +268,15 @@ def test_lrn_cost_counts_its_window():
     lrn = g.op("lrn")
     assert lrn.category == "norm" and lrn.elements == 128
     assert lrn.ops_per_element == VECTOR_COST["LRN"][1] + 5
+
+
+def test_exporter_style_embeddings_and_mask():
+    g = load_onnx(C.hf_like(), dims={"batch": 2, "sequence": 5})
+    assert g.total_macs() == 3 * 2 * 5 * 8 * 8 + 2 * (2 * 5 * 8 * 5)
+    # Positions depend only on the bound shape: Shape/Range/Expand/Gather(P) fold to a constant.
+    assert {"shape", "range", "pos_expand", "pos_emb"}.isdisjoint(g.g.nodes)
+    tok = g.op("tok_emb")
+    assert isinstance(tok, DataOp) and tok.bytes == 2 * 5 * 8 * 4 and tok.inputs == ("input_ids",)
+    assert g.op("is_pad").dtype == "bool" and g.op("mask_bias").category == "elementwise"
+    assert isinstance(g.op("scores"), MatMulOp) and g.op("scores").batch == 2
+    assert g.inputs == {"input_ids": ((2, 5), "int64"), "attention_mask": ((2, 5), "int64")}

@@ -424,12 +424,10 @@ def _final_model(model, nodes, consts, protos, vinfo):
 
 def _fold_one(node, consts, shapes, opset):
     """Folded output values of ``node``, or ``None`` when it stays in the graph."""
-    from onnx import numpy_helper
-
     if node.op_type == "Constant":
         from onnx.reference import ReferenceEvaluator
 
-        return ReferenceEvaluator(node, opsets=opset).run(None, {})
+        return ReferenceEvaluator(node, opsets=opset).run(None, {})  # Constant: its value
     if node.op_type in ("Shape", "Size") and node.input[0] not in consts:
         s = shapes.get(node.input[0])
         if s is None:
@@ -456,7 +454,6 @@ def _fold_one(node, consts, shapes, opset):
         s = shapes.get(out)
         if s is not None and int(np.prod(s)) > _MAX_FOLD_ELEMENTS:
             return None
-    del numpy_helper
     try:
         return _eval_node(node, consts, opset)
     except Exception:  # noqa: BLE001 - an op onnx.reference cannot run stays in the graph
