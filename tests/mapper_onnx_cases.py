@@ -324,3 +324,24 @@ def hf_like(vocab=11, d=8, maxpos=16):
     return _model(nodes, [_vi("input_ids", ["batch", "sequence"], TensorProto.INT64),
                           _vi("attention_mask", ["batch", "sequence"], TensorProto.INT64)],
                   [_vi("y", ["batch", "sequence", d])], inits)
+
+
+def padding_modes():
+    """Conv auto_pad=SAME_UPPER (k 3×2, stride 2: 7×6 → 4×3), ConvTranspose auto_pad=SAME_UPPER
+    (k 3, stride 2: 4×3 → 8×6, implicit pads), Slice, and a 1-d Conv (k 3, stride 2, pads 1:
+    12 → 6). (``onnx.reference`` cannot run ConvTranspose with ``output_shape``.)"""
+    _, _, helper, _ = _h()
+    inits = {"w": rand((4, 2, 3, 2), 110), "wt": rand((4, 2, 3, 3), 111),
+             "w1": rand((5, 2, 3), 112), "shape3": np.array([1, 2, 12], np.int64)}
+    mk = helper.make_node
+    nodes = [
+        mk("Conv", ["x", "w"], ["a"], name="same", auto_pad="SAME_UPPER", strides=[2, 2]),
+        mk("ConvTranspose", ["a", "wt"], ["b"], name="deconv", strides=[2, 2],
+           auto_pad="SAME_UPPER"),
+        mk("Slice", ["b", "s0", "s1", "s2"], ["bs"], name="crop"),
+        mk("Reshape", ["bs", "shape3"], ["c"], name="to1d"),
+        mk("Conv", ["c", "w1"], ["y"], name="conv1d", strides=[2], pads=[1, 1]),
+    ]
+    inits.update({"s0": np.array([0, 0], np.int64), "s1": np.array([2, 6], np.int64),
+                  "s2": np.array([2, 3], np.int64)})
+    return _model(nodes, [_vi("x", [1, 2, 7, 6])], [_vi("y", [1, 5, 6])], inits)

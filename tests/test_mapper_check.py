@@ -155,3 +155,13 @@ def test_exporter_style_model_with_integer_inputs():
     res = check_network(g, inputs={"input_ids": ids, "attention_mask": mask})
     assert res["layers_checked"] == 3 and res["outputs"]["y"].shape == (2, 4, 8)
     assert check_network(g, seed=5)["layers_checked"] == 3  # seeded int64 inputs in [0, 2)
+
+
+def test_padding_modes_and_1d_conv():
+    g = load_onnx(C.padding_modes())
+    same, deconv, c1 = g.op("same"), g.op("deconv"), g.op("conv1d")
+    assert same.pads == (1, 0, 1, 0) and same.out_hw == (4, 3)  # SAME_UPPER, k 3x2, s 2
+    assert deconv.pads == (0, 0, 1, 1) and deconv.out_hw == (8, 6)
+    assert c1.kernel == (1, 3) and c1.stride == (1, 2) and (c1.m, c1.k, c1.n) == (6, 6, 5)
+    assert g.total_macs() == 12 * 12 * 4 + 12 * 4 * 18 + 6 * 6 * 5
+    assert check_network(prune_graph(g, "2:4"))["layers_checked"] == 3

@@ -489,15 +489,28 @@ class _Builder:
 
 
 def _pads(a, in_hw, out_hw, kernel, stride, dil, transposed) -> tuple[int, int, int, int]:
-    """``(top, left, bottom, right)`` from ``pads`` or ``auto_pad``."""
+    """``(top, left, bottom, right)`` from ``pads``, ``auto_pad`` or (ConvTranspose)
+    ``output_shape``, as the ONNX operator definitions compute them."""
     auto = a.get("auto_pad", b"NOTSET")
     auto = auto.decode() if isinstance(auto, bytes) else str(auto)
+    n_sp = 2 if len(a.get("kernel_shape", [0, 0])) == 2 else 1
+    hw = range(2) if n_sp == 2 else range(1, 2)
+    if transposed and (auto in ("SAME_UPPER", "SAME_LOWER") or "output_shape" in a):
+        opad = list(a.get("output_padding", [0] * n_sp))
+        opad = opad if len(opad) == 2 else [0] + opad
+        res = [(0, 0), (0, 0)]
+        for i in hw:
+            total = (stride[i] * (in_hw[i] - 1) + opad[i] + (kernel[i] - 1) * dil[i] + 1
+                     - out_hw[i])
+            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
+            res[i] = (lo, total - lo)
+        return (res[0][0], res[1][0], res[0][1], res[1][1])
     if auto in ("SAME_UPPER", "SAME_LOWER") and not transposed:
-        res = []
-        for i in range(2):
+        res = [(0, 0), (0, 0)]
+        for i in hw:
             total = max((out_hw[i] - 1) * stride[i] + (kernel[i] - 1) * dil[i] + 1 - in_hw[i], 0)
             lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
-            res.append((lo, total - lo))
+            res[i] = (lo, total - lo)
         return (res[0][0], res[1][0], res[0][1], res[1][1])
     p = list(a.get("pads", []))
     if not p:
