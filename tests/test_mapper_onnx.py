@@ -180,20 +180,43 @@ def test_conv_transpose_col2im_form():
     assert g.total_macs() == 25 * 4 * 6 * 9 and op.out_hw == (9, 9)
 
 
+def _one_node(node, inputs, outputs, opset=17):
+    from onnx import helper
+
+    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info(n, 1, s)
+                                            for n, s in inputs],
+                              [helper.make_tensor_value_info(n, 1, s) for n, s in outputs])
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
 def test_unsupported_operator_and_passthrough():
     from onnx import helper
 
-    node = helper.make_node("Einsum", ["x", "x"], ["y"], name="mystery", equation="ij,ij->ij")
-    graph = helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [2, 2])],
-                              [helper.make_tensor_value_info("y", 1, [2, 2])])
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    node = helper.make_node("Hardmax", ["x"], ["y"], name="mystery")
+    model = _one_node(node, [("x", [2, 2])], [("y", [2, 2])])
     with pytest.raises(UnsupportedOperatorError,
-                       match=r"'Einsum' \(node 'mystery'\).*passthrough.*Conv.*MatMul"):
+                       match=r"'Hardmax' \(node 'mystery'\).*passthrough.*Conv.*MatMul"):
         load_onnx(model)
-    g = load_onnx(model, passthrough=("Einsum",))
+    g = load_onnx(model, passthrough=("Hardmax",))
     op = g.op("mystery")
     assert isinstance(op, DataOp) and op.free
-    assert "Einsum" not in supported_operators() and len(supported_operators()) > 100
+    assert "Hardmax" not in supported_operators() and len(supported_operators()) > 100
+
+
+def test_einsum_attention_and_reduction():
+    from onnx import helper
+
+    qk = helper.make_node("Einsum", ["q", "k"], ["s"], name="qk", equation="bhid,bhjd->bhij")
+    g = load_onnx(_one_node(qk, [("q", [2, 3, 5, 4]), ("k", [2, 3, 6, 4])],
+                            [("s", [2, 3, 5, 6])], opset=12))
+    op = g.op("qk")
+    assert isinstance(op, MatMulOp) and (op.batch, op.m, op.k, op.n) == (6, 5, 4, 6)
+    red = helper.make_node("Einsum", ["q"], ["r"], name="sum", equation="bij->bj")
+    r = load_onnx(_one_node(red, [("q", [2, 5, 4])], [("r", [2, 4])], opset=12)).op("sum")
+    assert r.category == "reduce" and r.elements == 8 and r.ops_per_element == 5
+    bad = helper.make_node("Einsum", ["q", "q"], ["t"], name="ell", equation="...i,...i->...")
+    with pytest.raises(UnsupportedOperatorError, match="ellipsis"):
+        load_onnx(_one_node(bad, [("q", [2, 3])], [("t", [2])], opset=12))
 
 
 def test_missing_and_corrupt_files(tmp_path):

@@ -13,7 +13,8 @@ weight chains with ``onnx.reference`` until every GEMM-like node has a static sh
   per-output-channel constant right after any GEMM (its bias).
 * ``Gemm`` / ``MatMul`` with a constant right operand → :class:`~mapper.graph.GemmOp`
   (``k`` after ``transB``); with two activations → :class:`~mapper.graph.MatMulOp`
-  (``batch`` = broadcast leading dims, e.g. batch × heads for QKᵀ and AV).
+  (``batch`` = broadcast leading dims, e.g. batch × heads for QKᵀ and AV); a two-operand
+  ``Einsum`` → :class:`~mapper.graph.MatMulOp` from its index sets.
 * element-wise, activation, softmax, normalisation, reduction and pooling nodes →
   :class:`~mapper.graph.VectorOp` costed by :data:`VECTOR_COST`.
 * shape and data-movement nodes → :class:`~mapper.graph.DataOp`: views are free
@@ -111,7 +112,7 @@ _CONV = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
 def supported_operators() -> list[str]:
     """Every ONNX op type the front end maps, sorted."""
     return sorted(set(VECTOR_COST) | _REDUCE | _POOL | FREE_DATA | COPY_DATA | _GEMM
-                  | {"Resize", "Upsample"})
+                  | {"Resize", "Upsample", "Einsum"})
 
 
 def node_names(model) -> list[str]:
@@ -293,6 +294,8 @@ class _Builder:
             return self.add(VectorOp(**base, category="elementwise",
                                      elements=self.elems(node.output[0]), ops_per_element=cost,
                                      in_elements=self.elems(node.input[0])), node)
+        if op_type == "Einsum":
+            return self.add(self._einsum(node, base), node)
         if op_type in FREE_DATA or op_type in self.passthrough:
             return self.add(DataOp(**base, bytes=0, free=True), node)
         if op_type in COPY_DATA:
@@ -326,6 +329,36 @@ class _Builder:
             cost += int(_attrs(node).get("size", 1))
         return VectorOp(**base, category=cat, elements=out, ops_per_element=float(cost),
                         in_elements=ins)
+
+    def _einsum(self, node, base):
+        """Two-operand Einsum → an act×act product (``batch`` = indices in both inputs and the
+        output, ``m``/``n`` = free indices of each side, ``k`` = contracted); one operand → a
+        copy (transpose/diagonal) or a reduction. Weight sparsity is not detected here."""
+        eq = _attrs(node).get("equation", b"")
+        eq = (eq.decode() if isinstance(eq, bytes) else str(eq)).replace(" ", "")
+        lhs, _, out = eq.partition("->")
+        terms = lhs.split(",")
+        shapes = [self.need_shape(t, node) for t in node.input if t]
+        if "..." in eq or not out or len(terms) != len(shapes) or len(terms) > 2:
+            raise UnsupportedOperatorError(
+                f"ONNX operator 'Einsum' (node {node.name!r}) with equation {eq!r}: only one or "
+                "two operands with an explicit '->' output and no ellipsis map")
+        size = {}
+        for term, shp in zip(terms, shapes, strict=True):
+            size.update(zip(term, shp, strict=False))
+        prod = lambda idx: int(np.prod([size[i] for i in idx], dtype=np.int64))  # noqa: E731
+        if len(terms) == 1:
+            n_out, n_in = prod(out), prod(terms[0])
+            if n_out < n_in:
+                return VectorOp(**base, category="reduce", elements=n_out,
+                                ops_per_element=n_in / max(n_out, 1), in_elements=n_in)
+            return DataOp(**base, bytes=n_out * DTYPE_BYTES.get(base["dtype"], 4), free=False)
+        a, b = terms
+        batch = [i for i in out if i in a and i in b]
+        m = [i for i in out if i in a and i not in b]
+        n = [i for i in out if i in b and i not in a]
+        k = [i for i in a if i in b and i not in out]
+        return MatMulOp(**base, m=prod(m), k=prod(k), n=prod(n), batch=prod(batch))
 
     def _sole_producer(self, x: str, cls) -> Any:
         """The op of type ``cls`` that writes ``x`` when ``x`` feeds only one node."""
