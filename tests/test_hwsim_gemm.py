@@ -342,5 +342,5 @@ def test_lazy_top_level_api():
 
 
 def test_array_override_needs_a_rows_by_cols_engine():
-    with pytest.raises(ConfigError, match="--array RxC applies to engines with a rows x cols"):
+    with pytest.raises(ConfigError, match="array \\(RxC\\) applies to engines with a rows x cols"):
         simulate_gemm("flightllm-u280", 4, 64, 64, array="4x16")
