@@ -241,6 +241,7 @@ class DspChainEngine:
             multipliers=int(spec.num_dsps) * int(spec.macs_per_dsp),
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=group_passes * g,
             sram_read_bytes=w_b + tm * tk * eb,

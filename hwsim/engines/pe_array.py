@@ -347,6 +347,7 @@ class PeArrayEngine:
             multipliers=rows * cols * n,
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=tm * macs_kn[ki, ni],
             sram_read_bytes=act_b * foldc[ni] + w_b * -(-tm // rows),

@@ -294,6 +294,7 @@ class SystolicEngine:
             multipliers=rows * cols,
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=m_len * ke_len * n_len,
             sram_read_bytes=sram_r,
