@@ -24,6 +24,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("rtl", "rtl.cli"),
     ("demo", "hwsim.cli_demo"),
     ("sweep", "hwsim.cli_sweep"),
+    ("run", "mapper.cli_run"),
 ]
 
 
