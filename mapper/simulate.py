@@ -127,6 +127,24 @@ def _task_deps(graph: OpGraph, lowered: list[LoweredOp]) -> dict[str, tuple[str,
     return deps
 
 
+def schedule_order(graph: OpGraph, lowered: list[LoweredOp]) -> list[LoweredOp]:
+    """The static order of the ops on their engines: by dependency level, then graph order.
+
+    Engines run their ops in a fixed order (an offline schedule, as SAT's). Ordering by level
+    (the length of the longest dependency chain before an op) lets an independent op -- a
+    residual branch, a side computation -- run on its engine as soon as its inputs exist,
+    instead of waiting behind ops that come before it in graph order only by accident.
+    """
+    import networkx as nx
+
+    level = {}
+    for i, gen in enumerate(nx.topological_generations(graph.g)):
+        for name in gen:
+            level[name] = i
+    index = {lo.op.name: i for i, lo in enumerate(lowered)}
+    return sorted(lowered, key=lambda lo: (level.get(lo.op.name, 0), index[lo.op.name]))
+
+
 def _spgemm_process(sp):
     from hwsim.spgemm.sim import phases_process
 
@@ -206,7 +224,7 @@ def simulate_network(
         tasks, records_for = training_schedule(mp, deps, seed=seed, check=check)
     else:
         tasks = []
-        for lo in mp.lowered:
+        for lo in schedule_order(mp.graph, mp.lowered):
             if lo.engine is None:
                 continue
             if lo.spgemm is not None:
