@@ -25,6 +25,7 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("demo", "hwsim.cli_demo"),
     ("sweep", "hwsim.cli_sweep"),
     ("run", "mapper.cli_run"),
+    ("prune", "mapper.cli_prune"),
 ]
 
 
