@@ -42,6 +42,7 @@ __all__ = [
     "scalesim_topology_layers",
     "scalesim_gemm_shape",
     "load_topology",
+    "write_topology",
     "CONV_FIELDS",
     "GEMM_FIELDS",
 ]
@@ -309,3 +310,59 @@ def scalesim_gemm_shape(op: Op) -> tuple[int, int, int]:
     if isinstance(op, (GemmOp, MatMulOp)):
         return int(op.m), int(op.k), int(op.n)
     raise ShapeError(f"op {op.name!r} of kind {op.kind!r} has no SCALE-Sim GEMM shape")
+
+
+def write_topology(graph: OpGraph, path: Any = None) -> str:
+    """A SCALE-Sim topology CSV (conv form) of ``graph``'s GEMM-like ops, for SCALE-Sim itself.
+
+    Each :class:`ConvOp` becomes a conv row with its padding added to the ifmap (SCALE-Sim
+    has no padding column), a depthwise one a ``DP_<name>`` row (SCALE-Sim's marker), every
+    other :class:`GemmOp` the row SCALE-Sim uses for a GEMM (``M × K`` ifmap, ``1 × K``
+    filter, one channel, ``N`` filters) and a :class:`MatMulOp` ``batch`` such rows
+    ``<name>.<b>``. Rows end with a comma and carry the op's ``n:m`` (``1:1`` when dense).
+    Loading the text back with :func:`load_topology` gives the same MACs.
+
+    Parameters
+    ----------
+    graph : OpGraph
+    path : path-like, optional
+        Also write the text there.
+
+    Raises
+    ------
+    ShapeError
+        A grouped convolution that is neither plain nor depthwise, or non-square strides.
+    """
+    lines = [", ".join(CONV_FIELDS) + ", Sparsity,"]
+    for op in graph.ops():
+        sp = getattr(op, "sparsity", None)
+        nm = f"{sp.n}:{sp.m}" if hasattr(sp, "n") and hasattr(sp, "m") else "1:1"
+        if isinstance(op, ConvOp):
+            lines.append(_conv_row(op, nm))
+        elif isinstance(op, GemmOp):
+            lines.extend(f"{op.name}{'' if op.groups == 1 else f'.{g}'}, {op.m}, {op.k}, 1, "
+                         f"{op.k}, 1, {op.n}, 1, {nm}," for g in range(op.groups))
+        elif isinstance(op, MatMulOp):
+            lines.extend(f"{op.name}.{b}, {op.m}, {op.k}, 1, {op.k}, 1, {op.n}, 1, 1:1,"
+                         for b in range(op.batch))
+    text = "\n".join(lines) + "\n"
+    if path is not None:
+        Path(path).write_text(text, encoding="utf-8")
+    return text
+
+
+def _conv_row(op: ConvOp, nm: str) -> str:
+    (kh, kw), (sh, sw) = op.kernel, op.stride
+    if sh != sw or op.dilation != (1, 1) or op.transposed:
+        raise ShapeError(f"op {op.name!r}: SCALE-Sim takes one stride, no dilation")
+    t, left, b, r = op.pads
+    ih, iw = op.in_hw[0] + t + b, op.in_hw[1] + left + r
+    # SCALE-Sim's ceil rounds an overhang up; trim the ifmap so the output size is the op's.
+    ih -= (ih - kh) % sh
+    iw -= (iw - kw) % sw
+    if op.groups == 1:
+        return f"{op.name}, {ih}, {iw}, {kh}, {kw}, {op.cin}, {op.cout}, {sh}, {nm},"
+    if op.groups == op.cin:
+        return f"DP_{op.name}, {ih}, {iw}, {kh}, {kw}, {op.cin}, {op.n}, {sh}, {nm},"
+    raise ShapeError(f"op {op.name!r}: SCALE-Sim has no grouped convolution "
+                     f"({op.groups} groups of {op.cin // op.groups} channels)")
