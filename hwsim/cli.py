@@ -12,7 +12,29 @@ from ._version import __version__
 from .errors import HwsimError
 from .result import envelope
 
-__all__ = ["main", "print_json", "print_summary", "build_parser"]
+__all__ = ["main", "print_json", "print_summary", "build_parser", "UsageError", "output_file"]
+
+
+class UsageError(HwsimError, ValueError):
+    """A command-line mistake found by a handler (not argparse): exit code 2, like argparse's."""
+
+
+def output_file(text: str) -> str:
+    """argparse ``type`` of an output path: not empty, and its folder must exist.
+
+    Checked before anything runs, so that a long simulation does not end in an unwritable path
+    (and a missing folder is never created behind the user's back).
+    """
+    import os
+
+    if not text or not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    parent = os.path.dirname(text) or "."
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {parent!r} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a folder")
+    return text
 
 # (subcommand, module). Each module defines ``register(subparsers)`` which adds its parser and
 # sets ``func`` (a callable taking the parsed args and returning an exit code). Modules keep
@@ -78,6 +100,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"hwsim: error: {' '.join(str(exc).split())} (see --help)", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
@@ -92,9 +117,17 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(exc).split()) or "out of memory"
         print(f"hwsim: error: MemoryError: {msg}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # pragma: no cover
-        print("hwsim: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        import signal
+
+        # a second Ctrl-C while the message is printed must not become a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        stored = getattr(exc, "stored", None)
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        more = f"; {stored} point(s) stored this run, re-run to resume" if stored is not None else ""
+        print(f"hwsim: {what}{more}", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover
