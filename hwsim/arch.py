@@ -85,6 +85,10 @@ class NMPeArraySpec(EngineSpec):
     acc_width: int = field(default=32, metadata=_r(1, 128, "accumulator bits"))
 
     def _check(self) -> None:
+        if self.m & (self.m - 1):
+            raise ConfigError(
+                f"m must be a power of two (the selector takes log2(m)-bit indices), got {self.m}",
+                key="m")
         if self.n > self.m:
             raise ConfigError(f"n must be <= m, got n={self.n}, m={self.m}", key="n")
         if len(set(self.dataflows)) != len(self.dataflows):
