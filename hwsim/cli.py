@@ -65,6 +65,58 @@ def print_summary(result: dict[str, Any], keys, stream=None) -> None:
         stream.write(f"{key:<{width}}  {text}\n")
 
 
+def _cell_text(v) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_table(frame, columns: list[str]) -> str:
+    """Plain aligned text of ``columns`` of a DataFrame: numbers right-aligned, integral floats
+    as integers (``dsp``), other floats to 4 significant digits, missing values as ``-``."""
+    cells = [[_cell_text(v) for v in frame[c].tolist()] for c in columns]
+    widths = [max([len(c), *map(len, col)]) for c, col in zip(columns, cells, strict=True)]
+    numeric = [all(t == "-" or t.lstrip("-").replace(".", "", 1).replace("e", "", 1)
+                   .replace("+", "").isdigit() for t in col) for col in cells]
+
+    def line(items):
+        return "  ".join(t.rjust(w) if num else t.ljust(w)
+                         for t, w, num in zip(items, widths, numeric, strict=True)).rstrip()
+
+    out = [line(columns)]
+    out += [line(row) for row in zip(*cells, strict=True)]
+    return "\n".join(out)
+
+
+def fit_columns(frame, fixed: list[str], preferred: list[str], width: int) -> list[str]:
+    """``fixed`` columns then as many of ``preferred`` (in order) as fit ``width`` characters.
+
+    ``error`` (when preferred) is kept last and dropped last.
+    """
+    cols = [*fixed, *preferred]
+    while len(cols) > len(fixed) + 1 and max(
+            map(len, format_table(frame.head(50), cols).split("\n"))) > width:
+        cols.pop(-2 if cols[-1] == "error" and len(cols) > len(fixed) + 2 else -1)
+    return cols
+
+
+def parse_columns(wanted: str, have: list[str]) -> list[str]:
+    """``--columns a,b,c`` (or ``all``) checked against the available columns."""
+    if wanted.strip() == "all":
+        return list(have)
+    cols = [c.strip() for c in wanted.split(",") if c.strip()]
+    unknown = [c for c in cols if c not in have]
+    if not cols or unknown:
+        raise UsageError(f"--columns: unknown column(s) {', '.join(unknown) or '(none)'}; "
+                         f"columns: {', '.join(have)}")
+    return cols
+
+
 def print_json(payload: dict[str, Any], stream=None) -> None:
     """Print ``payload`` as JSON with ``schema_version`` and ``hwsim_version`` first."""
     stream = stream or sys.stdout

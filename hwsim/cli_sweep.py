@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from .cli import UsageError, output_file
+from .cli import UsageError, fit_columns, format_table, output_file, parse_columns
 
 __all__ = ["register", "run"]
 
@@ -82,50 +82,12 @@ SHOW_COLUMNS = ("status", "cycles", "utilization", "energy_pj", "dsp", "check", 
 SHOW_WIDTH = 100
 
 
-def _cell_text(v) -> str:
-    import math
-
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    if isinstance(v, float):
-        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
-    text = str(v)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
-def _table(frame, columns: list[str]) -> str:
-    """Plain aligned text of ``columns`` of ``frame`` (numbers right-aligned, no NaN)."""
-    cells = [[_cell_text(v) for v in frame[c].tolist()] for c in columns]
-    widths = [max([len(c), *map(len, col)]) for c, col in zip(columns, cells, strict=True)]
-    numeric = [all(t == "-" or t.lstrip("-").replace(".", "", 1).replace("e", "", 1)
-                   .replace("+", "").isdigit() for t in col) for col in cells]
-
-    def line(items):
-        return "  ".join(t.rjust(w) if num else t.ljust(w)
-                         for t, w, num in zip(items, widths, numeric, strict=True)).rstrip()
-
-    out = [line(columns)]
-    out += [line(row) for row in zip(*cells, strict=True)]
-    return "\n".join(out)
-
-
 def _pick_columns(frame, wanted: str | None, axes: list[str]) -> list[str]:
     have = list(frame.columns)
     if wanted is not None:
-        if wanted.strip() == "all":
-            return have
-        cols = [c.strip() for c in wanted.split(",") if c.strip()]
-        unknown = [c for c in cols if c not in have]
-        if not cols or unknown:
-            raise UsageError(f"--columns: unknown column(s) {', '.join(unknown) or '(none)'}; "
-                             f"columns: {', '.join(have)}")
-        return cols
-    cols = [c for c in axes if c in have] + [c for c in SHOW_COLUMNS if c in have]
-    # drop preferred result columns from the end until the table fits (the axes stay)
-    while len(cols) > len(axes) + 1 and len(_table(frame.head(50), cols).split("\n")[0]) > (
-            SHOW_WIDTH):
-        cols.pop(-2 if cols[-1] == "error" else -1)
-    return cols
+        return parse_columns(wanted, have)
+    fixed = [c for c in axes if c in have]
+    return fit_columns(frame, fixed, [c for c in SHOW_COLUMNS if c in have], SHOW_WIDTH)
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -148,7 +110,7 @@ def _show(args: argparse.Namespace) -> int:
         print("(empty store)")
     else:
         cols = _pick_columns(frame, args.columns, axes)
-        print(_table(frame, cols))
+        print(format_table(frame, cols))
     return 0
 
 
