@@ -35,7 +35,7 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def read_user_file(path: str | os.PathLike, what: str, *,
-                   limit: int = MAX_FILE_BYTES) -> str:
+                   limit: int | None = None) -> str:
     """Text of a small user file: a regular file of at most ``limit`` bytes, UTF-8.
 
     Parameters
@@ -44,8 +44,8 @@ def read_user_file(path: str | os.PathLike, what: str, *,
         The file.
     what : str
         What the file is, for messages (``"architecture file"``, ``"sweep spec"``).
-    limit : int
-        Largest size accepted, in bytes.
+    limit : int, optional
+        Largest size accepted, in bytes (default :data:`MAX_FILE_BYTES`).
 
     Returns
     -------
@@ -57,6 +57,7 @@ def read_user_file(path: str | os.PathLike, what: str, *,
         Missing, unreadable, not a regular file (a device, a FIFO, a folder), larger than
         ``limit``, or not UTF-8 text; the message names the file.
     """
+    limit = MAX_FILE_BYTES if limit is None else limit
     p = Path(path)
     try:
         st = os.stat(p)
@@ -138,7 +139,7 @@ def _short_text(text: str, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def load_yaml(text: str, loader: type, source: str, *, max_nodes: int = MAX_NODES) -> Any:
+def load_yaml(text: str, loader: type, source: str, *, max_nodes: int | None = None) -> Any:
     """Parse one YAML document with ``loader`` (a safe loader class), bounded.
 
     Parameters
@@ -149,8 +150,9 @@ def load_yaml(text: str, loader: type, source: str, *, max_nodes: int = MAX_NODE
         A ``yaml.SafeLoader``/``yaml.CSafeLoader`` (sub)class.
     source : str
         Named by errors (file or ``"<preset NAME>"``).
-    max_nodes : int
-        Largest document accepted, in nodes after alias expansion.
+    max_nodes : int, optional
+        Largest document accepted, in nodes after alias expansion (default
+        :data:`MAX_NODES`).
 
     Returns
     -------
@@ -171,7 +173,7 @@ def load_yaml(text: str, loader: type, source: str, *, max_nodes: int = MAX_NODE
             raise ConfigError("YAML nesting too deep", source=source) from None
         if node is None:
             return None
-        _check_nodes(node, source, max_nodes)
+        _check_nodes(node, source, MAX_NODES if max_nodes is None else max_nodes)
         try:
             return ld.construct_document(node)
         except RecursionError:
