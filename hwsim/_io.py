@@ -54,6 +54,28 @@ def _remove_stale_temps(path: Path) -> None:
                 os.unlink(entry.path)
 
 
+def _std_fd(path: str) -> int | None:
+    """The descriptor ``/dev/stdout``, ``/dev/stderr``, ``/dev/fd/N`` or ``/proc/self/fd/N``
+    names (reopening it would truncate a redirected file or lose its offset)."""
+    named = {"/dev/stdout": 1, "/dev/stderr": 2, "/dev/stdin": 0}
+    if path in named:
+        return named[path]
+    m = re.fullmatch(r"/(?:dev/fd|proc/self/fd)/(\d+)", path)
+    return int(m.group(1)) if m else None
+
+
+def _write_fd(fd: int, data: bytes) -> None:
+    import sys
+
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            if stream is not None and stream.fileno() == fd:
+                stream.flush()
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers never see a half-written file.
 
@@ -90,6 +112,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     if not str(path).strip():
         raise ValueError("expected a file path, got an empty string")
     given = Path(path)
+    fd = _std_fd(str(given))
+    if fd is not None:  # /dev/stdout and friends: the process's own descriptor, as it is
+        _write_fd(fd, data)
+        return given
     try:
         st = os.stat(given)  # follows links
     except FileNotFoundError:
@@ -98,6 +124,10 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
         raise IsADirectoryError(errno.EISDIR, "is a folder, not a file", str(given))
     if st is not None and not stat.S_ISREG(st.st_mode):
         with open(given, "wb") as fh:  # a device, a pipe, a terminal: write through
+            fh.write(data)
+        return given
+    if str(given.absolute()).startswith(("/dev/", "/proc/")):
+        with open(given, "wb") as fh:  # never replace anything in /dev or /proc
             fh.write(data)
         return given
     target = Path(os.path.realpath(given)) if os.path.islink(given) else given
