@@ -87,7 +87,8 @@ class NetBuilder:
         """Record ``count`` non-GEMM parameters (bias, norm, embedding) under ``name``."""
         self.extra_params[name] = self.extra_params.get(name, 0) + int(count)
 
-    def _add(self, op, out_shape: Sequence[int]) -> str:
+    def add_op(self, op, out_shape: Sequence[int]) -> str:
+        """Add a typed ``op`` (one output tensor) and connect it to its inputs' producers."""
         self.graph.add(op)
         for t in op.inputs:
             src = self.producer.get(t)
@@ -128,7 +129,7 @@ class NetBuilder:
             self.param(f"{name}.bias", cout)
         if bn:
             self.param(f"{name}.bn", 2 * cout)
-        return self._add(op, (b, cout, oh, ow))
+        return self.add_op(op, (b, cout, oh, ow))
 
     def linear(self, name: str, x: str, n: int, bias: bool = True) -> str:
         """A weight GEMM over the last axis of ``x``: ``(..., K) -> (..., n)``."""
@@ -139,7 +140,7 @@ class NetBuilder:
         )
         if bias:
             self.param(f"{name}.bias", n)
-        return self._add(op, (*lead, n))
+        return self.add_op(op, (*lead, n))
 
     def matmul(
         self, name: str, a: str, b: str, *, batch: int, m: int, k: int, n: int,
@@ -150,7 +151,7 @@ class NetBuilder:
             name=name, op_type="matmul", inputs=(a, b, *extra_inputs), outputs=(name,),
             dtype=self.dtype, m=m, k=k, n=n, batch=batch,
         )
-        return self._add(op, out_shape)
+        return self.add_op(op, out_shape)
 
     # -- vector and data ops ---------------------------------------------------------------
     def vector(
@@ -169,7 +170,7 @@ class NetBuilder:
             category=category, elements=_numel(shape), ops_per_element=float(cost),
             in_elements=sum(_numel(self.shapes[t]) for t in inputs),
         )
-        return self._add(op, shape)
+        return self.add_op(op, shape)
 
     def pool(
         self, name: str, x: str, kind: str, kernel: int, stride: int, pad: int = 0,
@@ -190,7 +191,7 @@ class NetBuilder:
             category="pool", elements=b * c * oh * ow, ops_per_element=float(kh * kw),
             in_elements=b * c * h * w,
         )
-        return self._add(op, (b, c, oh, ow))
+        return self.add_op(op, (b, c, oh, ow))
 
     def data(
         self, name: str, kind: str, inputs: Sequence[str], out_shape: Sequence[int],
@@ -202,7 +203,7 @@ class NetBuilder:
             name=name, op_type=kind, inputs=tuple(inputs), outputs=(name,), dtype=self.dtype,
             bytes=nbytes, free=free,
         )
-        return self._add(op, out_shape)
+        return self.add_op(op, out_shape)
 
     def done(self, **meta) -> OpGraph:
         """The graph, with ``meta`` merged into ``graph.meta``."""
