@@ -162,9 +162,9 @@ def simulate_training(
         ``seed`` is not a non-negative integer.
     """
     from .combine import OpRecord, combine_results
+    from .energy import energy_breakdown, plan_counts
     from .engines._tiling import nm_pattern_of
     from .errors import ConfigError
-    from .energy import energy_breakdown, plan_counts
     from .gemm import check_gemm, gemm_energy, prepare_gemm, run_arguments
     from .pipeline import write_trace
     from .schedule import run_schedule, schedule_trace

@@ -13,8 +13,8 @@ import pytest
 
 import hwsim.gemm as gemm_mod
 from hwsim.arch import Architecture, EngineSpec, load_arch, register_engine_kind
-from hwsim.engines import ENGINE_MODELS, register_engine_model
 from hwsim.energy import energy_table
+from hwsim.engines import ENGINE_MODELS, register_engine_model
 from hwsim.engines.base import GemmWork, TilePlan
 from hwsim.errors import CheckFailedError, ConfigError, PatternError, ShapeError
 from hwsim.gemm import parse_array, simulate_gemm
