@@ -29,6 +29,7 @@ __all__ = [
     "check_gemm",
     "gemm_result",
     "gemm_energy",
+    "gemm_energy_breakdown",
     "ROW_LIMIT",
     "parse_array",
     "pick_engine",
@@ -466,8 +467,25 @@ def check_gemm(job: GemmJob) -> tuple[str, str | None, float]:
     return "passed", None, time.perf_counter() - t
 
 
-def gemm_energy(arch: Architecture, plan: TilePlan, work: GemmWork, *, cycles: float = 0,
-                dram: tuple[int, int] = (0, 0), static: bool = True):
+def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
+                dram_bytes: int) -> float:
+    """Dynamic energy (pJ) of a GEMM from its totals alone, priced by :mod:`hwsim.energy`.
+
+    MACs at ``precision``, ``sram_bytes`` as reads of the first buffer, ``dram_bytes``; no
+    selector, metadata or static energy (a driver with the plan uses
+    :func:`gemm_energy_breakdown`).
+    """
+    from .energy import energy_breakdown
+
+    first = next(iter(arch.buffers), None)
+    counts = {("dram", "read"): dram_bytes, (pick_engine(arch, None), "mac"): performed}
+    if first is not None:
+        counts[(first, "read")] = sram_bytes
+    return energy_breakdown(arch, counts, 0, precision=precision, static=False)[0]
+
+
+def gemm_energy_breakdown(arch: Architecture, plan: TilePlan, work: GemmWork, *,
+                          cycles: float = 0, dram: tuple[int, int] = (0, 0), static: bool = True):
     """Energy of a planned GEMM from the architecture's per-action table (:mod:`hwsim.energy`).
 
     Parameters
@@ -510,8 +528,8 @@ def gemm_result(
     arch, work = job.arch, job.work
     performed = int(plan.performed_macs.sum())
     sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
-    energy, breakdown = gemm_energy(arch, plan, work, cycles=st.cycles,
-                                    dram=(st.dram_read_bytes, st.dram_write_bytes))
+    energy, breakdown = gemm_energy_breakdown(arch, plan, work, cycles=st.cycles,
+                                              dram=(st.dram_read_bytes, st.dram_write_bytes))
     util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
     counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
     counters.update({k_: v for k_, v in plan.notes.items()

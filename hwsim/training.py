@@ -165,7 +165,7 @@ def simulate_training(
     from .energy import energy_breakdown, plan_counts
     from .engines._tiling import nm_pattern_of
     from .errors import ConfigError
-    from .gemm import check_gemm, gemm_energy, prepare_gemm, run_arguments
+    from .gemm import check_gemm, gemm_energy_breakdown, prepare_gemm, run_arguments
     from .pipeline import write_trace
     from .schedule import run_schedule, schedule_trace
     from .sparsity import Dense, bdwp_masks, parse_sparsity
@@ -209,7 +209,7 @@ def simulate_training(
         sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
         if job is not None:
             w = job.work
-            energy, bd = gemm_energy(arch, plan, w, static=False)  # DRAM, static: combine_results
+            energy, bd = gemm_energy_breakdown(arch, plan, w, static=False)  # + DRAM, static: combine
             extra = {"gemm": label, "m": w.m, "k": w.k, "n": w.n, "sparsity": str(w.sparsity),
                      "check": checks[label][0]}
             dense = w.dense_macs

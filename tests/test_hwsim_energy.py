@@ -229,3 +229,12 @@ def test_baselines_count_scratchpad_traffic(graph, dataflow):
     assert bd["spad"]["read"] > 0 and bd["spad"]["write"] > 0
     assert "hash_probe" not in bd["smash"] and "atomic" not in bd["smash"]
     assert _total(bd) == pytest.approx(r.energy_pj)
+
+
+def test_gemm_energy_from_totals_keeps_its_signature():
+    from hwsim.gemm import gemm_energy
+
+    arch = load_arch("sat-vcu1525")
+    t = energy_table(arch)
+    got = gemm_energy(arch, "int16", 1000, 300, 20)
+    assert got == pytest.approx(1000 * 0.84 + 300 * t.buffers["act"][0] + 20 * 162.5)
