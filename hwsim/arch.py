@@ -48,6 +48,7 @@ __all__ = [
     "DramSpec",
     "DataWidths",
     "MacEnergy",
+    "BufferEnergy",
     "EnergySpec",
     "ResourcesSpec",
     "RtlCoreResources",
@@ -217,14 +218,41 @@ class MacEnergy(_Spec):
 
 
 @dataclass(frozen=True)
+class BufferEnergy(_Spec):
+    """pJ per byte read / written of one buffer (each defaults from its bank size)."""
+
+    read_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    write_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+
+
+@dataclass(frozen=True)
 class EnergySpec(_Spec):
-    """Per-action energy table (pJ); ``source`` cites where the figures come from."""
+    """Per-action energy table (pJ) and static power (mW); ``source`` cites the figures.
+
+    Only ``mac_pj``, ``sram_pj_per_byte`` and ``dram_pj_per_byte`` are required; every other
+    figure defaults from the structure (:mod:`hwsim.energy` documents and cites each default).
+    ``sram_pj_per_byte`` is the price of a ``sram_ref_bytes`` bank; ``buffers`` overrides a
+    buffer's read/write price; ``static_mw`` a component's static power (engine, ``vector``,
+    buffer or ``dram``).
+    """
 
     mac_pj: MacEnergy
     sram_pj_per_byte: float = field(metadata=_r(0.0, 1e6))
     dram_pj_per_byte: float = field(metadata=_r(0.0, 1e6))
     atomic_pj: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    select_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per M-to-N selection"))
+    index_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    hash_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per key hashed"))
+    hash_probe_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per slot visited"))
+    sram_ref_bytes: int = field(default=32768, metadata=_r(1, 2**40, "bank of sram_pj_per_byte"))
+    buffers: dict[str, BufferEnergy] = field(default_factory=dict)
+    static_mw: dict[str, float] = field(default_factory=dict)
     source: str = ""
+
+    def _check(self) -> None:
+        for name, mw in self.static_mw.items():
+            if not 0.0 <= float(mw) <= 1e9:
+                raise ConfigError(f"expected mW in 0..1e9, got {mw!r}", key=f"static_mw.{name}")
 
     def mac(self, precision: str) -> float:
         """pJ per MAC at ``precision``; ConfigError when the table has no entry."""
@@ -362,6 +390,9 @@ class Architecture(_Spec):
         for name, spec in self.buffers.items():
             if not isinstance(spec, BufferSpec):
                 raise ConfigError(f"expected a buffer spec, got {spec!r}", key=f"buffers.{name}")
+        from .energy import check_names
+
+        check_names(self)  # energy.static_mw / energy.buffers name real components
         core = self.resources.rtl_core
         if core is not None and core.engine not in self.engines:
             raise ConfigError(
