@@ -119,12 +119,18 @@ class DspChainSpec(EngineSpec):
 
     gemm_capable: ClassVar[bool] = True
     num_dsps: int = field(metadata=_r(1, 100_000, "DSP slices used by the engine"))
-    chain_length: int = field(default=16, metadata=_r(1, 1024, "DSP group (cascade) length"))
+    chain_length: int = field(default=16, metadata=_r(1, 1024, "DSP group length g"))
+    cascade_length: int = field(
+        default=48, metadata=_r(1, 4096, "DSPs in one physical PCOUT->PCIN cascade (L)")
+    )
     mult_a_width: int = field(default=27, metadata=_r(1, 64, "DSP A-port multiplier width"))
     mult_b_width: int = field(default=18, metadata=_r(1, 64, "DSP B-port multiplier width"))
     acc_width: int = field(default=48, metadata=_r(1, 128, "DSP accumulator width"))
     stage_latency: int = field(default=1, metadata=_r(0, 64, "cycles per cascade stage"))
     reduction_latency: int = field(default=4, metadata=_r(0, 256, "reduction-node cycles"))
+    accumulate_latency: int = field(
+        default=2, metadata=_r(0, 256, "cycles to add a partial sum into its output")
+    )
     macs_per_dsp: int = field(default=1, metadata=_r(1, 4, "MACs a DSP issues per cycle"))
     supports: tuple[str, ...] = field(
         default=("dense", "nm", "block"), metadata={"choices": ("dense", "nm", "block")}
@@ -135,6 +141,17 @@ class DspChainSpec(EngineSpec):
             raise ConfigError(
                 f"chain_length ({self.chain_length}) exceeds num_dsps ({self.num_dsps})",
                 key="chain_length",
+            )
+        if self.cascade_length > self.num_dsps:
+            raise ConfigError(
+                f"cascade_length ({self.cascade_length}) exceeds num_dsps ({self.num_dsps})",
+                key="cascade_length",
+            )
+        if self.cascade_length % self.chain_length:
+            raise ConfigError(
+                f"cascade_length ({self.cascade_length}) must be a multiple of chain_length "
+                f"({self.chain_length}): a cascade is cut into whole groups",
+                key="cascade_length",
             )
 
     @property
