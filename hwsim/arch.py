@@ -197,6 +197,21 @@ class DramSpec(_Spec):
     bandwidth_gbps: float = field(metadata=_r(0.001, 100_000.0, "total GB/s"))
     latency_ns: float = field(default=100.0, metadata=_r(0.0, 100_000.0, "access latency"))
     granule_bytes: int = field(default=4096, metadata=_r(1, 2**30, "interleave granule"))
+    burst_bytes: int = field(
+        default=64, metadata=_r(1, 2**20, "access granularity: bytes of one burst")
+    )
+
+    def _check(self) -> None:
+        if self.granule_bytes % self.burst_bytes:
+            raise ConfigError(
+                f"granule_bytes ({self.granule_bytes}) must be a multiple of burst_bytes "
+                f"({self.burst_bytes}): a channel interleave granule holds whole bursts",
+                key="granule_bytes",
+            )
+
+    def bursts(self, nbytes: int) -> int:
+        """Bursts of a contiguous, burst-aligned transfer of ``nbytes``."""
+        return -(-int(nbytes) // self.burst_bytes)
 
     def bytes_per_cycle_per_channel(self, clock_mhz: float) -> float:
         """Bytes one channel delivers per accelerator cycle."""
