@@ -60,6 +60,9 @@ class OpRecord:
     sram_write_bytes: int = 0
     energy_pj: float = 0.0
     extra: dict = field(default_factory=dict)
+    #: ``{component: {action: pJ}}`` of ``energy_pj`` (:mod:`hwsim.energy`); ``None``: all of
+    #: it is booked as the engine's ``other`` action.
+    energy_breakdown: dict | None = None
 
 
 def combine_results(
@@ -102,6 +105,9 @@ def combine_results(
     Returns
     -------
     RunResult
+        ``energy_pj`` is the table's per-operation energy plus the static power of every
+        component over the run's cycles; ``counters["energy_breakdown"]`` splits it by
+        component and action (:mod:`hwsim.energy`).
     """
     import pandas as pd
 
@@ -129,6 +135,15 @@ def combine_results(
     ])
     cycles = int(sched.cycles)
     busy = int(min(sched.busy_cycles, cycles))
+    from .energy import add_breakdowns, energy_breakdown
+
+    static_pj, static_bd = energy_breakdown(arch, {}, cycles)
+    breakdown = add_breakdowns(
+        *(r.energy_breakdown or {r.engine: {"other": r.energy_pj}} for r in records),
+        {"dram": {"read": e_dram * sum(sched.tasks[r.name].dram_read_bytes for r in records),
+                  "write": e_dram * sum(sched.tasks[r.name].dram_write_bytes for r in records)}},
+        static_bd,
+    )
     performed = sum(r.performed_macs for r in records)
     dense = sum(r.dense_macs for r in records)
     from .gemm import resource_counters
@@ -136,6 +151,7 @@ def combine_results(
     all_counters = dict(resource_counters(arch, dense, cycles))
     all_counters["num_ops"] = len(records)
     all_counters.update(counters or {})
+    all_counters["energy_breakdown"] = breakdown
     return RunResult(
         kind=kind,
         engine=engine,
@@ -153,7 +169,7 @@ def combine_results(
         dram_write_bytes=sched.dram_write_bytes,
         sram_read_bytes=sum(r.sram_read_bytes for r in records),
         sram_write_bytes=sum(r.sram_write_bytes for r in records),
-        energy_pj=float(table["energy_pj"].sum()) if rows else 0.0,
+        energy_pj=(float(table["energy_pj"].sum()) if rows else 0.0) + static_pj,
         events=sched.events,
         check=check,
         check_reason=check_reason,

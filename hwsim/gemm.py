@@ -29,6 +29,7 @@ __all__ = [
     "check_gemm",
     "gemm_result",
     "gemm_energy",
+    "gemm_energy_breakdown",
     "ROW_LIMIT",
     "parse_array",
     "pick_engine",
@@ -468,12 +469,52 @@ def check_gemm(job: GemmJob) -> tuple[str, str | None, float]:
 
 def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
                 dram_bytes: int) -> float:
-    """Energy (pJ) of a GEMM from the architecture's per-action table."""
-    e = arch.energy
-    return float(
-        performed * e.mac(precision) + sram_bytes * e.sram_pj_per_byte
-        + dram_bytes * e.dram_pj_per_byte
-    )
+    """Dynamic energy (pJ) of a GEMM from its totals alone, priced by :mod:`hwsim.energy`.
+
+    MACs at ``precision``, ``sram_bytes`` as reads of the first buffer, ``dram_bytes``; no
+    selector, metadata or static energy (a driver with the plan uses
+    :func:`gemm_energy_breakdown`).
+    """
+    from .energy import energy_breakdown
+
+    first = next(iter(arch.buffers), None)
+    counts = {("dram", "read"): dram_bytes, (pick_engine(arch, None), "mac"): performed}
+    if first is not None:
+        counts[(first, "read")] = sram_bytes
+    return energy_breakdown(arch, counts, 0, precision=precision, static=False)[0]
+
+
+def gemm_energy_breakdown(arch: Architecture, plan: TilePlan, work: GemmWork, *,
+                          cycles: float = 0, dram: tuple[int, int] = (0, 0), static: bool = True):
+    """Energy of a planned GEMM from the architecture's per-action table (:mod:`hwsim.energy`).
+
+    Parameters
+    ----------
+    arch : Architecture
+    plan : TilePlan
+        Its MACs, selections and per-buffer SRAM bytes are priced.
+    work : GemmWork
+        Gives the precision and the N:M window of the selections.
+    cycles : float
+        Run cycles the static power is charged over (with ``static``).
+    dram : (int, int)
+        DRAM bytes read and written.
+    static : bool
+        Add static power of every component over ``cycles``.
+
+    Returns
+    -------
+    (total_pj, breakdown) : tuple
+        As :func:`hwsim.energy.energy_breakdown`.
+    """
+    from .energy import energy_breakdown, plan_counts
+    from .engines._tiling import nm_pattern_of
+
+    counts = plan_counts(arch, plan)
+    counts[("dram", "read")], counts[("dram", "write")] = dram
+    pattern = nm_pattern_of(work.sparsity)
+    return energy_breakdown(arch, counts, cycles, precision=work.precision,
+                            m=pattern.m if pattern is not None else 1, static=static)
 
 
 def gemm_result(
@@ -487,11 +528,13 @@ def gemm_result(
     arch, work = job.arch, job.work
     performed = int(plan.performed_macs.sum())
     sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
-    energy = gemm_energy(arch, work.precision, performed, sram_r + sram_w,
-                         st.dram_read_bytes + st.dram_write_bytes)
+    energy, breakdown = gemm_energy_breakdown(arch, plan, work, cycles=st.cycles,
+                                              dram=(st.dram_read_bytes, st.dram_write_bytes))
     util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
     counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
-    counters.update({k_: v for k_, v in plan.notes.items() if k_ not in _RESULT_FIELDS})
+    counters.update({k_: v for k_, v in plan.notes.items()
+                     if k_ not in _RESULT_FIELDS and k_ != "sram_operands"})
+    counters["energy_breakdown"] = breakdown
     counters.update(resource_counters(arch, work.dense_macs, st.cycles))
     counters["check_wall_seconds"] = check[2]
     return RunResult.from_stats(

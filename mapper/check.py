@@ -28,30 +28,6 @@ __all__ = ["check_network", "random_inputs", "numpy_gemm"]
 GemmFn = Callable[[GemmOp, np.ndarray, np.ndarray, int], np.ndarray]
 
 
-def _ref_ops() -> list:
-    """Operator overrides for ``onnx.reference``.
-
-    ``BatchNormalization`` opset 9-13 in ``onnx.reference`` (1.23) normalises with the batch's
-    own statistics whenever the (training-only) ``momentum`` attribute is present, which
-    exporters such as Paddle2ONNX always write; the ONNX spec computes inference mode with the
-    stored mean and variance. This override does that for every opset.
-    """
-    from onnx.reference.op_run import OpRun
-
-    class BatchNormalization(OpRun):
-        op_domain = ""
-
-        def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None,
-                 training_mode=None, spatial=None):
-            eps = 1e-5 if epsilon is None else epsilon
-            shp = (1, -1) + (1,) * (x.ndim - 2)
-            y = ((x - mean.reshape(shp)) / np.sqrt(var.reshape(shp) + eps) * scale.reshape(shp)
-                 + bias.reshape(shp))
-            return (y.astype(x.dtype),)
-
-    return [BatchNormalization]
-
-
 def numpy_gemm(op: GemmOp, act: np.ndarray, weight: np.ndarray, group: int) -> np.ndarray:
     """The plain dense product ``act @ weight`` (a reference ``gemm_fn``)."""
     return act @ weight
@@ -106,6 +82,7 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     """
     from onnx.reference import ReferenceEvaluator
 
+    from .frontends._onnx_fold import reference_overrides
     from .frontends.onnx import node_names
     from .prune import pruned_onnx_model
 
@@ -115,9 +92,10 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     if missing:
         raise ConfigError(f"inputs lacks graph input(s) {missing}; expected {list(graph.inputs)}")
     opset = {o.domain or "": o.version for o in model.opset_import}
-    ref_ops = _ref_ops()
+    ref_ops = reference_overrides()
     names = [t for node in model.graph.node for t in node.output if t]
-    ref = dict(zip(names, ReferenceEvaluator(model, new_ops=ref_ops).run(names, feeds), strict=True))
+    ref_vals = ReferenceEvaluator(model, new_ops=ref_ops).run(names, feeds)
+    ref = dict(zip(names, ref_vals, strict=True))
     from onnx import numpy_helper
 
     env: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}
@@ -133,7 +111,7 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
         else:
             ev = ReferenceEvaluator(node, opsets=opset, new_ops=ref_ops)
             outs = ev.run(None, {t: env[t] for t in node.input if t})
-        for t, val in zip([o for o in node.output], outs, strict=True):
+        for t, val in zip(node.output, outs, strict=False):
             if not t:
                 continue
             val = np.asarray(val)

@@ -231,6 +231,8 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
         lo.inputs_on_chip = bool(reads) and all(on_chip.get(t, False) for t in reads)
         outs = produced.get(name, [])
         lo.out_bytes = sum(tensors[t][1] for t in outs)
+        if not outs and lo.engine is not None:  # a graph output: it always leaves the chip
+            lo.out_bytes = _out_elements(lo.op) * eb
         footprint = 2 * (lo.plan.buffer_bytes if lo.plan is not None else 0)  # its tiles
         if lo.engine is None:  # a view: its output lives where its input does
             keep = lo.inputs_on_chip or not reads
@@ -250,6 +252,18 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
                 live.pop(t, None)
         _apply_residency(lo, arch, eb)
     return {"spilled_tensors": spilled, "peak_onchip_activation_bytes": peak}
+
+
+def _out_elements(op: Op) -> int:
+    if isinstance(op, GemmOp):
+        return int(op.groups) * int(op.m) * int(op.n)
+    if isinstance(op, MatMulOp):
+        return int(op.batch) * int(op.m) * int(op.n)
+    if isinstance(op, VectorOp):
+        return int(op.elements)
+    if isinstance(op, DataOp):
+        return -(-int(op.bytes) // max(1, op.elem_bytes))
+    return 0
 
 
 def _apply_residency(lo: LoweredOp, arch: Any, eb: int) -> None:

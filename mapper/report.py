@@ -44,8 +44,9 @@ def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, 
     """Combine the one run of a network into a ``RunResult(kind="network")``."""
     arch = mp.arch
     if records_for is None:
-        by_name = {lo.op.name: lo for lo in mp.lowered}
-        records = [_record(by_name[t.name], t, arch) for t in tasks]
+        by_task = {t.name: t for t in tasks}
+        records = [_record(lo, by_task[lo.op.name], arch) for lo in mp.lowered
+                   if lo.op.name in by_task]
     else:
         records = records_for(tasks, sched)
     g = mp.graph
@@ -60,6 +61,9 @@ def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, 
         "peak_onchip_activation_bytes": int(mp.info.get("peak_onchip_activation_bytes", 0)),
         "check_wall_seconds": check[2],
     }
+    for key in ("check_layers", "check_max_abs_error"):
+        if key in mp.info:
+            counters[key] = mp.info[key]
     seconds = arch.cycles_to_seconds(sched.cycles)
     if g.meta.get("phase") == "decode" and seconds > 0:
         tokens = int(g.meta.get("batch", 1))

@@ -28,20 +28,14 @@ from .lower import concat_plans
 __all__ = ["training_schedule"]
 
 
-def _gemm_plans(arch, engine, shapes, mp, seed, check):
-    """Plans (and jobs) of one GEMM shape per group: ``shapes`` = [(m, k, n, sparsity, w)]."""
-    from hwsim.gemm import plan_gemm, prepare_gemm
-
-    plans, jobs, cache = [], [], {}
+def _gemm_plans(planner, engine, shapes):
+    """Plans (and new jobs) of one GEMM per group: ``shapes`` = [(m, k, n, sparsity, w)]."""
+    plans, jobs = [], []
     for m, k, n, spc, w in shapes:
-        key = (m, k, n, str(spc), None if w is None else id(w))
-        if key not in cache:
-            job = prepare_gemm(arch, m, k, n, sparsity=spc, weight=w, engine=engine,
-                               dataflow=mp.dataflow, precision=mp.precision, check=check,
-                               seed=seed)
-            cache[key] = plan_gemm(job)
+        job, plan, new = planner.gemm(engine, int(m), int(k), int(n), spc, w)
+        plans.append(plan)
+        if new:
             jobs.append(job)
-        plans.append(cache[key])
     return concat_plans(plans, engine), jobs
 
 
@@ -64,7 +58,7 @@ def _layer_weights(op: GemmOp, pattern):
     return out
 
 
-def _weight_tasks(lo, mp, seed, check, fwd_deps):
+def _weight_tasks(lo, mp, planner, fwd_deps):
     from hwsim.engines._tiling import nm_pattern_of
     from hwsim.sparsity import Dense
     from hwsim.training import _with_weight_rmw, pregen_plan
@@ -75,16 +69,17 @@ def _weight_tasks(lo, mp, seed, check, fwd_deps):
     spc = pattern if pattern is not None else Dense()
     ws = _layer_weights(op, pattern)
     m, k, n = int(op.m), int(op.k), int(op.n)
-    ff, jf = _gemm_plans(arch, eng, [(m, k, n, spc, w[0]) for w in ws], mp, seed, check)
-    bp, jb = _gemm_plans(arch, eng, [(m, n, k, spc, w[1]) for w in ws], mp, seed, check)
-    wu, jw = _gemm_plans(arch, eng, [(k, m, n, Dense(), None)] * int(op.groups), mp, seed,
-                         check)
+    ff, jf = _gemm_plans(planner, eng, [(m, k, n, spc, w[0]) for w in ws])
+    bp, jb = _gemm_plans(planner, eng, [(m, n, k, spc, w[1]) for w in ws])
+    wu, jw = _gemm_plans(planner, eng, [(k, m, n, Dense(), None)] * int(op.groups))
     wu = _with_weight_rmw(wu)
     fwd = Task(f"{op.name}/fwd", eng, ff, deps=fwd_deps, wait_deps_before_load=True)
     back = [("bwd_data", bp, jb), ("wgrad", wu, jw)]
     extra = []
     if pattern is not None:
-        eb = jf[0].work.elem_bytes
+        from hwsim.engines.base import PRECISION_BYTES
+
+        eb = PRECISION_BYTES[mp.precision]
         pplan, _, _ = pregen_plan(arch, k, n * int(op.groups), pattern, eb)
         extra.append(("pregen", pplan, VECTOR_ENGINE))
     return fwd, jf, back, extra
@@ -100,16 +95,22 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
     """
     from hwsim.sparsity import Dense
 
+    from .lower import _Planner
+
+    planner = _Planner(mp.arch, mp.dataflow, mp.precision, seed, check)
+    nocheck = _Planner(mp.arch, mp.dataflow, mp.precision, seed, False)
     fwd_tasks: list[Task] = []
     backward: list[tuple] = []  # (lo, suffix, plan, engine, jobs)
     info: dict[str, tuple] = {}
-    for lo in mp.lowered:
+    from .simulate import schedule_order
+
+    for lo in schedule_order(mp.graph, mp.lowered):
         if lo.engine is None:
             continue
         name = lo.op.name
         fdeps = tuple(f"{d}/fwd" for d in deps[name])
         if isinstance(lo.op, GemmOp):
-            fwd, jobs, back, extra = _weight_tasks(lo, mp, seed, check, fdeps)
+            fwd, jobs, back, extra = _weight_tasks(lo, mp, planner, fdeps)
             fwd_tasks.append(fwd)
             lo.jobs = jobs
             info[fwd.name] = (lo, "fwd")
@@ -121,10 +122,10 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
             info[fwd.name] = (lo, "fwd")
             if isinstance(lo.op, MatMulOp):
                 op = lo.op
-                a, ja = _gemm_plans(mp.arch, lo.engine, [(op.m, op.n, op.k, Dense(), None)]
-                                    * int(op.batch), mp, seed, False)
-                b, jb = _gemm_plans(mp.arch, lo.engine, [(op.k, op.m, op.n, Dense(), None)]
-                                    * int(op.batch), mp, seed, False)
+                a, ja = _gemm_plans(nocheck, lo.engine, [(op.m, op.n, op.k, Dense(), None)]
+                                    * int(op.batch))
+                b, jb = _gemm_plans(nocheck, lo.engine, [(op.k, op.m, op.n, Dense(), None)]
+                                    * int(op.batch))
                 backward.append((lo, [("bwd_a", a, ja), ("bwd_b", b, jb)], []))
             else:
                 spilled = _all_dram(lo.plan, mp.arch)

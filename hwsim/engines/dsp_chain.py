@@ -260,6 +260,11 @@ class DspChainEngine:
                 "efficiency_fixed_chain": eff["fixed"],
                 "efficiency_ratio": eff["ratio"],
                 "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
+                # energy (hwsim.energy): the sparse MUX selects per N:M multiply; SRAM by operand
+                "select_ops": int((group_passes * g).sum()) if kind == "nm" else 0,
+                "sram_operands": {"act": [int((tm * tk * eb).sum()), 0],
+                                  "weight": [int(w_b.sum()), 0], "out": [0, int((tm * tn * eb).sum())]},
+                "sram_meta_read_bytes": int((-(-b_kn[ki, ni] // 8)).sum()),
             },
         )
 

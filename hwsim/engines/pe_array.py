@@ -365,6 +365,13 @@ class PeArrayEngine:
                 "steps_sparse": sparse_total,
                 "steps_dense": dense_total,
                 "max_steps_per_group": int(steps.max(initial=0)),
+                # energy (hwsim.energy): selector uses, SRAM bytes by operand, index bytes read
+                "select_ops": int((tm * macs_kn[ki, ni]).sum()) if mode == "sparse" else 0,
+                "sram_operands": {"act": [int((act_b * foldc[ni]).sum()), 0],
+                                  "weight": [int((w_b * -(-tm // rows)).sum()), 0],
+                                  "out": [0, int(out_b.sum())]},
+                "sram_meta_read_bytes": int(((w_b - slot_kn[ki, ni] * eb) * -(-tm // rows)).sum())
+                if mode == "sparse" else 0,
             },
         )
 

@@ -226,6 +226,9 @@ class SystolicEngine:
                 "scalesim_compute_cycles": scalesim_compute_cycles(
                     df, rows, cols, work.m, work.k, work.n, pattern
                 ),
+                # energy (hwsim.energy): SRAM bytes by operand (as sram_r/sram_w above), the
+                # index bytes of the weight reads, one N:M selection per activation fed
+                **_energy_notes(df, act_b, w_b, out_b, rf, cf, ke_len * n_len, idx_bits, eb),
             },
         )
 
@@ -243,3 +246,17 @@ class SystolicEngine:
 
         comp = compress_nm(work.weight, pattern, axis=0)
         return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))
+
+
+def _energy_notes(df, act_b, w_b, out_b, rf, cf, w_elems, idx_bits, eb) -> dict:
+    """Per-operand SRAM bytes, index bytes read and selections of a plan (hwsim.energy)."""
+    a_r, w_r, o_w = {"ws": (act_b * cf, w_b, out_b * rf), "os": (act_b * cf, w_b * rf, out_b),
+                     "is": (act_b, w_b * cf, out_b * rf)}[df]
+    w_reads = w_r // np.maximum(w_b, 1)
+    meta = -(-(w_elems * idx_bits) // 8) * w_reads
+    return {
+        "select_ops": int(a_r.sum()) // eb if idx_bits else 0,
+        "sram_operands": {"act": [int(a_r.sum()), 0], "weight": [int(w_r.sum()), 0],
+                          "out": [0, int(o_w.sum())]},
+        "sram_meta_read_bytes": int(meta.sum()),
+    }

@@ -268,14 +268,7 @@ def simulate_spgemm(
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
-    e = machine.energy
-    mac_pj = e.mac("fp32") if e.mac_pj.fp32 is not None else e.mac("fp16")
-    energy = (
-        pp * mac_pj
-        + (st.dram_read_bytes + st.dram_write_bytes) * e.dram_pj_per_byte
-        + (plan.sram_read_bytes + plan.sram_write_bytes) * e.sram_pj_per_byte
-        + int(counters["atomic_ops"]) * (e.atomic_pj or 0.0)
-    )
+    energy, counters["energy_breakdown"] = _energy(machine, name, dataflow, plan, counters, st)
     params = {
         "dataflow": dataflow,
         "shape_a": list(A.shape),
@@ -307,6 +300,28 @@ def simulate_spgemm(
         params=params,
         table=table,
     )
+
+
+def _energy(machine, name: str, dataflow: str, plan, counters: dict, st):
+    """Total pJ and breakdown of a SpGEMM run (:mod:`hwsim.energy`): products priced at fp32
+    (fp16 when the table has no fp32), row-wise keys hashed once per product, every slot
+    visited a probe, atomics' ALU work, scratchpad bytes on the first buffer, DRAM, static."""
+    from ..energy import energy_breakdown
+
+    spad = next(iter(machine.buffers), None)
+    counts = {
+        (name, "mac"): int(counters["partial_products"]),
+        (name, "hash"): int(counters["partial_products"]) if dataflow == "rowwise-hash" else 0,
+        (name, "hash_probe"): int(counters["hash_probes"]),
+        (name, "atomic"): int(counters["atomic_ops"]),
+        ("dram", "read"): st.dram_read_bytes,
+        ("dram", "write"): st.dram_write_bytes,
+    }
+    if spad is not None:
+        counts[(spad, "read")] = int(plan.sram_read_bytes)
+        counts[(spad, "write")] = int(plan.sram_write_bytes)
+    precision = "fp32" if machine.energy.mac_pj.fp32 is not None else "fp16"
+    return energy_breakdown(machine, counts, max(st.cycles, 1), precision=precision)
 
 
 def _task_table(plan, st):

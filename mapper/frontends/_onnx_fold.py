@@ -20,7 +20,7 @@ import numpy as np
 
 from hwsim.errors import InputFileError, ShapeError
 
-__all__ = ["Origin", "bind_and_fold", "load_model", "static_shape"]
+__all__ = ["Origin", "bind_and_fold", "load_model", "static_shape", "reference_overrides"]
 
 #: Nodes never folded (nondeterministic or stateful).
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -143,10 +143,15 @@ def _bind_inputs(model, dims, input_shapes) -> dict[str, tuple[tuple[int, ...], 
                 what = f"symbolic dim {p!r}" if p and p != "?" else "an unknown dim"
                 fix = f"set dims={{{p!r}: V}} or input_shapes" if p and p != "?" \
                     else "set input_shapes"
-                raise ShapeError(
+                err = ShapeError(
                     f"input {vi.name!r} dim {i} is {what} ({p or d.dim_value or '?'}) with no "
                     f"value bound; {fix} (e.g. input_shapes={{{vi.name!r}: (...)}})"
                 )
+                err.unbound_dim = p if p and p != "?" else None
+                err.input_name = vi.name
+                err.input_dims = [dd.dim_value if dd.HasField("dim_value") and dd.dim_value > 0
+                                  else (dd.dim_param or "?") for dd in cur]
+                raise err
         out[vi.name] = (tuple(int(d.dim_value) for d in t.shape.dim), int(t.elem_type))
     return out
 
@@ -161,10 +166,68 @@ def _shapes(model) -> dict[str, tuple[int, ...]]:
     return out
 
 
+def reference_overrides() -> list:
+    """Operator classes that replace ``onnx.reference``'s own (pass as ``new_ops``).
+
+    * ``BatchNormalization``: opset 9-13 in ``onnx.reference`` (1.23) normalises with the
+      batch's own statistics whenever the training-only ``momentum`` attribute is present
+      (Paddle2ONNX always writes it); the ONNX spec's inference mode uses the stored mean and
+      variance, for every opset.
+    * ``DequantizeLinear`` / ``QuantizeLinear``: ``onnx.reference`` implements
+      ``DequantizeLinear`` from opset 19 only; these implement the per-tensor and per-axis
+      int8/uint8 semantics of opsets 10-21 (``(x - zero_point) * scale`` and
+      ``saturate(round(x / scale) + zero_point)``, round half to even). Blocked quantization and
+      float8 types are not covered.
+    """
+    from onnx.reference.op_run import OpRun
+
+    class BatchNormalization(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, bias, mean, var, epsilon=None, momentum=None,
+                 training_mode=None, spatial=None):
+            eps = 1e-5 if epsilon is None else epsilon
+            shp = (1, -1) + (1,) * (x.ndim - 2)
+            y = ((x - mean.reshape(shp)) / np.sqrt(var.reshape(shp) + eps) * scale.reshape(shp)
+                 + bias.reshape(shp))
+            return (y.astype(x.dtype),)
+
+    def _bcast(v, x, axis):
+        v = np.asarray(v)
+        if v.size <= 1:
+            return v.reshape(())
+        shp = [1] * x.ndim
+        shp[axis % x.ndim] = v.size
+        return v.reshape(shp)
+
+    class DequantizeLinear(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, zero_point=None, axis=1, block_size=None, output_dtype=None):
+            axis = 1 if axis is None else axis
+            zp = 0 if zero_point is None else _bcast(zero_point, x, axis).astype(np.int32)
+            y = (x.astype(np.int32) - zp) * _bcast(scale, x, axis)
+            return (y.astype(np.asarray(scale).dtype),)
+
+    class QuantizeLinear(OpRun):
+        op_domain = ""
+
+        def _run(self, x, scale, zero_point=None, axis=1, saturate=None, block_size=None,
+                 output_dtype=None, precision=None):
+            axis = 1 if axis is None else axis
+            dt = np.uint8 if zero_point is None else np.asarray(zero_point).dtype
+            zp = 0 if zero_point is None else _bcast(zero_point, x, axis).astype(np.int32)
+            q = np.rint(x / _bcast(scale, x, axis)).astype(np.int64) + zp
+            info = np.iinfo(dt)
+            return (np.clip(q, info.min, info.max).astype(dt),)
+
+    return [BatchNormalization, DequantizeLinear, QuantizeLinear]
+
+
 def _eval_node(node, values, opset):
     from onnx.reference import ReferenceEvaluator
 
-    ev = ReferenceEvaluator(node, opsets=opset)
+    ev = ReferenceEvaluator(node, opsets=opset, new_ops=reference_overrides())
     feeds = {n: values[n] for n in node.input if n}
     return ev.run(None, feeds)
 
@@ -189,7 +252,8 @@ def _trace_origin(node, origins, consts) -> Origin | None:
         return Origin(src.kind, src.name, src.ops + [("reshape", consts[node.input[0]].shape)], 0)
     if node.op_type not in _ELEMENTWISE_CHAIN:
         return None
-    big = [n for n in node.input if n and n in origins]
+    out_shape = consts[node.output[0]].shape
+    big = [n for n in node.input if n and n in origins and consts[n].shape == out_shape]
     if len(big) != 1 or node.input[0] != big[0] and node.op_type != "Mul":
         return None
     src = origins[big[0]]
