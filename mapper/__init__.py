@@ -9,6 +9,14 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "load",
+    "prune",
+    "simulate",
+    "map_graph",
+    "simulate_network",
+    "zoo_graph",
+    "ZOO_MODELS",
+    "OpGraph",
     "load_onnx",
     "detect_sparsity",
     "prune_graph",
@@ -20,6 +28,14 @@ __all__ = [
 ]
 
 _LAZY = {
+    "load": "mapper.api",
+    "prune": "mapper.api",
+    "simulate": "mapper.api",
+    "map_graph": "mapper.simulate",
+    "simulate_network": "mapper.simulate",
+    "zoo_graph": "mapper.zoo",
+    "ZOO_MODELS": "mapper.zoo",
+    "OpGraph": "mapper.graph",
     "load_onnx": "mapper.frontends.onnx",
     "detect_sparsity": "mapper.prune",
     "prune_graph": "mapper.prune",
