@@ -402,24 +402,40 @@ def _skeleton(model, nodes, consts, protos):
 
 
 def _final_model(model, nodes, consts, protos, vinfo):
-    """The folded model: remaining nodes, the constants they read as initializers (the
-    original ``TensorProto`` when unchanged), inferred ``value_info``."""
+    """``model`` turned, in place, into the folded model: remaining nodes, the constants they
+    read as initializers (the original ``TensorProto`` kept where unchanged, so weights are
+    never copied), inferred ``value_info`` and output shapes."""
+    import onnx
     from onnx import numpy_helper
 
-    out = _empty_like(model)
-    g = out.graph
-    g.name = model.graph.name
-    g.node.extend(nodes)
-    g.input.extend(model.graph.input)
+    g = model.graph
+    kept = []
+    for node in nodes:  # detach copies before the repeated field is cleared
+        c = onnx.NodeProto()
+        c.CopyFrom(node)
+        kept.append(c)
+    del g.node[:]
+    g.node.extend(kept)
+    needed = set(_needed(kept, consts, g))
+    for i in range(len(g.initializer) - 1, -1, -1):
+        if g.initializer[i].name not in needed:
+            del g.initializer[i]
+    have = {i.name for i in g.initializer}
+    for name in sorted(needed - have):
+        g.initializer.append(numpy_helper.from_array(np.asarray(consts[name]), name))
     vi_by = {v.name: v for v in vinfo}
-    for o in model.graph.output:
-        g.output.append(vi_by.get(o.name, o))
-    for name in _needed(nodes, consts, model.graph):
-        p = protos.get(name)
-        g.initializer.append(p if p is not None else numpy_helper.from_array(consts[name], name))
-    outs = {o.name for o in g.output}
-    g.value_info.extend(v for v in vinfo if v.name not in outs)
-    return out
+    outs = []
+    for o in g.output:
+        c = onnx.ValueInfoProto()
+        c.CopyFrom(vi_by.get(o.name, o))
+        outs.append(c)
+    del g.output[:]
+    g.output.extend(outs)
+    out_names = {o.name for o in outs}
+    del g.value_info[:]
+    g.value_info.extend(v for v in vinfo if v.name not in out_names)
+    del protos
+    return model
 
 
 def _fold_one(node, consts, shapes, opset):
