@@ -303,3 +303,16 @@ def test_exporter_style_embeddings_and_mask():
     assert g.op("is_pad").dtype == "bool" and g.op("mask_bias").category == "elementwise"
     assert isinstance(g.op("scores"), MatMulOp) and g.op("scores").batch == 2
     assert g.inputs == {"input_ids": ((2, 5), "int64"), "attention_mask": ((2, 5), "int64")}
+
+
+def test_data_dependent_shapes_are_listed():
+    from onnx import helper
+
+    node = helper.make_node("NonZero", ["x"], ["y"], name="nz")
+    model = helper.make_model(
+        helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, [3, 4])],
+                          [helper.make_tensor_value_info("y", 7, None)]),
+        opset_imports=[helper.make_opsetid("", 13)])
+    g = load_onnx(model)
+    assert g.meta["unknown_shapes"] == ["nz"] and g.op("nz").bytes == 0
+    assert load_onnx(C.convnet()).meta["unknown_shapes"] == []

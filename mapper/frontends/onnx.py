@@ -148,7 +148,9 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
     OpGraph
         ``meta`` holds ``front_end="onnx"``, ``onnx_model`` (the bound, inferred, folded
         ``ModelProto``), ``onnx_source`` (the model as given), ``onnx_weights`` (per weight
-        op: node-layout weight tensor, layout and traced origin), ``folded`` (BN → Conv).
+        op: node-layout weight tensor, layout and traced origin), ``folded`` (BatchNormalization
+        or bias ``Add`` → the GEMM it folded into), ``unknown_shapes`` (ops whose output shape
+        stays data-dependent, e.g. ``NonZero``; their element counts are 0).
 
     Raises
     ------
@@ -184,6 +186,7 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
         b.graph.outputs[out.name] = (s, dt)
     b.graph.meta.update(front_end="onnx", onnx_model=folded, onnx_source=source,
                         onnx_weights=b.weights, folded=b.folded_bn,
+                        unknown_shapes=b.unknown,
                         dims=dict(dims or {}), input_shapes={k: v[0] for k, v in inputs.items()})
     return b.graph
 
@@ -214,6 +217,7 @@ class _Builder:
         self.producer: dict[str, str] = {}
         self.weights: dict[str, dict] = {}
         self.folded_bn: dict[str, str] = {}
+        self.unknown: list[str] = []
         self._zero = None
         self.consumers: dict[str, int] = {}
         for node in model.graph.node:
@@ -258,6 +262,8 @@ class _Builder:
         return tuple(t for t in node.input if t and t not in self.consts)
 
     def add(self, op, node, outputs=None) -> None:
+        if any(o and self.shape(o) is None for o in node.output):
+            self.unknown.append(op.name)  # data-dependent (NonZero, NMS...): costed as 0
         self.graph.add(op)
         for t in op.inputs:
             p = self.producer.get(t)
