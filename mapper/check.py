@@ -82,6 +82,9 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     ConfigError
         ``graph`` is not an ONNX graph.
     """
+    from hwsim.errors import require
+
+    require("onnx", "onnx", "the ONNX network check")
     from onnx import numpy_helper
     from onnx.reference import ReferenceEvaluator
 

@@ -304,7 +304,9 @@ def pruned_onnx_model(graph: OpGraph):
     ConfigError
         ``graph`` did not come from :func:`mapper.frontends.onnx.load_onnx`.
     """
-    import onnx
+    from hwsim.errors import require
+
+    onnx = require("onnx", "onnx", "writing a pruned ONNX model")
     from onnx import numpy_helper
 
     from .frontends.onnx import node_names

@@ -162,8 +162,9 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
     InputFileError
         Missing or unreadable file.
     """
-    import onnx
+    from hwsim.errors import require
 
+    onnx = require("onnx", "onnx", "the ONNX front end")
     from ._onnx_fold import bind_and_fold, load_model
 
     model = load_model(path_or_model)
