@@ -220,3 +220,37 @@ def test_write_back_integer_ops_use_the_zero_point():
     check_nm(init["cw"].reshape(4, -1), "2:4", axis=1)  # W[co] flattened over (cin, kh, kw)
     again = load_onnx(pruned_onnx_model(p))
     assert [o.sparsity for o in again.gemm_ops()] == [NMPattern(2, 4)] * 2
+
+
+def test_write_back_through_transpose_and_fallback_initializer():
+    """W stored [N, K] behind a Transpose is pruned in place along K (its axis 1); a weight
+    computed from two constants (no single origin) gets a new initializer the node reads."""
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(7)
+    wt = rng.standard_normal((6, 8)).astype(np.float32)  # [N, K]
+    a = rng.standard_normal((6, 4)).astype(np.float32)
+    inits = [numpy_helper.from_array(wt, "Wt"), numpy_helper.from_array(a, "A1"),
+             numpy_helper.from_array(a * 2, "A2")]
+    nodes = [helper.make_node("Transpose", ["Wt"], ["W"], name="t"),
+             helper.make_node("MatMul", ["x", "W"], ["h"], name="mm1"),
+             helper.make_node("Add", ["A1", "A2"], ["V"], name="sum_w"),
+             helper.make_node("MatMul", ["h", "V"], ["y"], name="mm2")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", 1, [3, 8])],
+                              [helper.make_tensor_value_info("y", 1, [3, 4])], inits)
+    g = load_onnx(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)]))
+    origin = g.meta["onnx_weights"]["mm1"]["origin"]
+    assert origin.name == "Wt" and origin.ops == [("transpose", [1, 0])]
+    assert g.meta["onnx_weights"]["mm2"]["origin"] is None
+    p = prune_graph(g, "2:4")
+    m = pruned_onnx_model(p)
+    init = {i.name: numpy_helper.to_array(i) for i in m.graph.initializer}
+    check_nm(init["Wt"], "2:4", axis=1)
+    np.testing.assert_array_equal(init["Wt"].T, p.op("mm1").weight[0])
+    node = [n for n in m.graph.node if n.name == "mm2"][0]
+    assert node.input[1] == "V__pruned_mm2"
+    np.testing.assert_array_equal(init["V__pruned_mm2"], p.op("mm2").weight[0])
+    onnx.checker.check_model(m)
+    from mapper.check import check_network
+
+    assert check_network(p)["layers_checked"] == 2
