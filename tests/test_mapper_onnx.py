@@ -316,3 +316,32 @@ def test_data_dependent_shapes_are_listed():
     g = load_onnx(model)
     assert g.meta["unknown_shapes"] == ["nz"] and g.op("nz").bytes == 0
     assert load_onnx(C.convnet()).meta["unknown_shapes"] == []
+
+
+def test_if_on_a_static_condition_is_inlined():
+    """torch exports put shape checks in If nodes: once shapes are bound the branch is known."""
+    from onnx import helper, numpy_helper
+
+    w = numpy_helper.from_array(np.ones((4, 3), np.float32), "W")
+    then_g = helper.make_graph([helper.make_node("MatMul", ["x", "W"], ["t"], name="then_mm")],
+                               "then", [], [helper.make_tensor_value_info("t", 1, [2, 3])])
+    else_g = helper.make_graph([helper.make_node("Relu", ["x"], ["e"], name="else_relu")],
+                               "else", [], [helper.make_tensor_value_info("e", 1, [2, 4])])
+    nodes = [helper.make_node("Shape", ["x"], ["s"], name="shape"),
+             helper.make_node("ReduceSum", ["s"], ["tot"], name="sum", keepdims=0),
+             helper.make_node("Greater", ["tot", "lim"], ["c"], name="cmp"),
+             helper.make_node("If", ["c"], ["y"], name="branch", then_branch=then_g,
+                              else_branch=else_g)]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", 1, ["b", 4])],
+        [helper.make_tensor_value_info("y", 1, None)],
+        [w, numpy_helper.from_array(np.array(3, np.int64), "lim")])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    g = load_onnx(model, dims={"b": 2})  # 2 + 4 > 3: then-branch
+    assert [o.name for o in g.ops()] == ["then_mm", "branch/out0"]
+    assert g.op("then_mm").macs == 2 * 4 * 3 and g.outputs["y"][0] == (2, 3)
+    from mapper.check import check_network
+    from mapper.prune import prune_graph
+
+    # the check inlines the same branch: its GEMM goes through gemm_fn
+    assert check_network(prune_graph(g, "2:4"))["layers_checked"] == 1

@@ -20,7 +20,8 @@ import numpy as np
 
 from hwsim.errors import InputFileError, ShapeError
 
-__all__ = ["Origin", "bind_and_fold", "load_model", "static_shape", "reference_overrides"]
+__all__ = ["Origin", "bind_and_fold", "load_model", "static_shape", "reference_overrides",
+           "inline_if"]
 
 #: Nodes never folded (nondeterministic or stateful).
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
@@ -330,6 +331,11 @@ def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
                  if v.name not in consts]
         kept, folded = [], 0
         for node in nodes:
+            branch = _static_if(node, consts)
+            if branch is not None:  # an If on a constant condition: inline the taken branch
+                kept.extend(branch)
+                folded += 1
+                continue
             val = _fold_one(node, consts, shapes, opset)
             if val is None:
                 kept.append(node)
@@ -436,6 +442,36 @@ def _final_model(model, nodes, consts, protos, vinfo):
     g.value_info.extend(v for v in vinfo if v.name not in out_names)
     del protos
     return model
+
+
+def inline_if(node, cond) -> tuple[list, dict[str, np.ndarray]]:
+    """The nodes of the branch an ``If`` takes for condition value ``cond`` (unnamed ones named
+    ``{if}/{op_type}_{i}``; the branch outputs copied to the ``If``'s by ``Identity`` nodes
+    ``{if}/out{i}``) and the branch's initializers."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    take = "then_branch" if bool(np.asarray(cond).reshape(-1)[0]) else "else_branch"
+    sub = next(a.g for a in node.attribute if a.name == take)
+    inits = {i.name: numpy_helper.to_array(i) for i in sub.initializer}
+    out = []
+    for i, n in enumerate(sub.node):
+        c = onnx.NodeProto()
+        c.CopyFrom(n)
+        c.name = c.name or f"{node.name}/{c.op_type}_{i}"
+        out.append(c)
+    for i, (src, dst) in enumerate(zip(sub.output, node.output, strict=True)):
+        out.append(helper.make_node("Identity", [src.name], [dst], name=f"{node.name}/out{i}"))
+    return out, inits
+
+
+def _static_if(node, consts):
+    """:func:`inline_if` when ``node`` is an ``If`` on a known constant, else ``None``."""
+    if node.op_type != "If" or node.input[0] not in consts:
+        return None
+    nodes, inits = inline_if(node, consts[node.input[0]])
+    consts.update(inits)
+    return nodes
 
 
 def _fold_one(node, consts, shapes, opset):
