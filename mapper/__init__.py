@@ -8,6 +8,19 @@ from __future__ import annotations
 
 from typing import Any
 
+# ``mapper.prune`` is both a submodule (pruning) and, below, the public ``prune`` function.
+# Importing a submodule sets the package attribute of that name, so the submodule is bound
+# first and the function defined after it: later ``from mapper.prune import ...`` statements
+# find the module in ``sys.modules`` and leave ``mapper.prune`` the function.
+from . import prune as _prune_module  # noqa: F401
+
+
+def prune(*args: Any, **kwargs: Any):
+    """Prune a graph's weights: :func:`mapper.api.prune` (see there for the parameters)."""
+    from .api import prune as _prune
+
+    return _prune(*args, **kwargs)
+
 __all__ = [
     "load",
     "prune",
@@ -29,7 +42,6 @@ __all__ = [
 
 _LAZY = {
     "load": "mapper.api",
-    "prune": "mapper.api",
     "simulate": "mapper.api",
     "map_graph": "mapper.simulate",
     "simulate_network": "mapper.simulate",
