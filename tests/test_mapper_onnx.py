@@ -345,3 +345,20 @@ def test_if_on_a_static_condition_is_inlined():
 
     # the check inlines the same branch: its GEMM goes through gemm_fn
     assert check_network(prune_graph(g, "2:4"))["layers_checked"] == 1
+
+
+def test_input_without_shape_needs_input_shapes():
+    from onnx import helper
+
+    node = helper.make_node("Relu", ["x"], ["y"], name="r")
+    model = helper.make_model(
+        helper.make_graph([node], "g", [helper.make_tensor_value_info("x", 1, None)],
+                          [helper.make_tensor_value_info("y", 1, None)]),
+        opset_imports=[helper.make_opsetid("", 13)])
+    with pytest.raises(ShapeError, match="input 'x' declares no shape; set input_shapes"):
+        load_onnx(model)
+    assert load_onnx(model, input_shapes=(2, 3)).op("r").elements == 6
+    with pytest.raises(ShapeError, match="bare shape but the model has 2 inputs"):
+        load_onnx(C.hf_like(), input_shapes=(1, 4))
+    with pytest.raises(ShapeError, match="not an input of the model"):
+        load_onnx(C.mlp(), input_shapes={"y": (1, 16)})

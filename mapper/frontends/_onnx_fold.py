@@ -130,6 +130,11 @@ def _bind_inputs(model, dims, input_shapes) -> dict[str, tuple[tuple[int, ...], 
             del t.shape.dim[:]
             for d in given:
                 t.shape.dim.add().dim_value = d
+        elif not t.HasField("shape"):
+            err = ShapeError(f"input {vi.name!r} declares no shape; set input_shapes "
+                             f"(e.g. input_shapes={{{vi.name!r}: (...)}})")
+            err.unbound_dim, err.input_name, err.input_dims = None, vi.name, ["?"]
+            raise err
         else:
             for i, d in enumerate(cur):
                 if d.HasField("dim_value") and d.dim_value > 0:
