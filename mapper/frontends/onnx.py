@@ -136,7 +136,8 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
     ----------
     path_or_model : str, path or onnx.ModelProto
     dims : dict of str to int, optional
-        Values of symbolic input dims by name (e.g. ``{"batch": 1, "sequence": 128}``).
+        Values of symbolic input dims by name (e.g. ``{"batch": 1, "sequence": 128}``);
+        names the model does not use are ignored, as ONNX Runtime's overrides are.
     input_shapes : dict or tuple, optional
         Full static shape per input name; a bare shape when the model has one input.
     passthrough : tuple of str
