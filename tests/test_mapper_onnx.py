@@ -201,6 +201,8 @@ def test_unsupported_operator_and_passthrough():
     op = g.op("mystery")
     assert isinstance(op, DataOp) and op.free
     assert "Hardmax" not in supported_operators() and len(supported_operators()) > 100
+    free = load_onnx(C.mlp(), dims={"batch": 1}, passthrough=("Relu",)).op("relu1")
+    assert isinstance(free, DataOp) and free.free  # explicit passthrough wins
 
 
 def test_einsum_attention_and_reduction():

@@ -141,8 +141,8 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
     input_shapes : dict or tuple, optional
         Full static shape per input name; a bare shape when the model has one input.
     passthrough : tuple of str
-        Op types the user declares free (mapped to a free :class:`~mapper.graph.DataOp`)
-        instead of an unsupported-operator error.
+        Op types the user declares free: mapped to a free :class:`~mapper.graph.DataOp`
+        whatever they are (an unsupported operator otherwise raises).
 
     Returns
     -------
@@ -282,6 +282,8 @@ class _Builder:
         base = dict(name=node.name, op_type=op_type, inputs=self.dyn(node),
                     outputs=tuple(o for o in node.output if o),
                     dtype=self.vi_dtype.get(node.output[0], "float32"), source=node)
+        if op_type in self.passthrough:  # the user's explicit choice wins
+            return self.add(DataOp(**base, bytes=0, free=True), node)
         if op_type in _CONV:
             return self.add(self._conv(node, base), node)
         if op_type in _GEMM:
@@ -304,7 +306,7 @@ class _Builder:
                                      in_elements=self.elems(node.input[0])), node)
         if op_type == "Einsum":
             return self.add(self._einsum(node, base), node)
-        if op_type in FREE_DATA or op_type in self.passthrough:
+        if op_type in FREE_DATA:
             return self.add(DataOp(**base, bytes=0, free=True), node)
         if op_type in COPY_DATA:
             nb = sum(self.nbytes(o) for o in node.output if o)
