@@ -15,7 +15,9 @@ engine            ``select``           one M-to-N operand selection (a sparse mu
 engine            ``hash``             SpGEMM: a partial product's key hashed
 engine            ``hash_probe``       SpGEMM: a hash-table slot visited (compare + step)
 engine            ``atomic``           SpGEMM: an atomic read-modify-write's ALU work
-buffer            ``read``, ``write``  a byte, the buffer's pJ/B (from its bank size)
+buffer            ``read``, ``write``  a byte the engine reads / writes, the buffer's pJ/B
+                                       (from its bank size)
+buffer            ``fill``, ``drain``  a byte the DMA writes in from / reads out to DRAM
 buffer            ``metadata_read``    a byte of sparse index metadata read
 ``dram``          ``read``, ``write``  a byte, ``dram_pj_per_byte``
 every component   ``static``           ``static_mw`` x the run's time
@@ -321,8 +323,8 @@ def energy_breakdown(
             price = getattr(t, f"{action}_pj")
         elif comp == "dram" and action in ("read", "write"):
             price = t.dram_pj_per_byte
-        elif comp in t.buffers and action in ("read", "write"):
-            price = t.buffers[comp][action == "write"]
+        elif comp in t.buffers and action in ("read", "write", "fill", "drain"):
+            price = t.buffers[comp][action in ("write", "fill")]
         elif comp in t.buffers and action == "metadata_read":
             price = t.index(comp)
         else:
@@ -344,7 +346,8 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
     MACs and selections go to the plan's engine; SRAM bytes to the buffers by operand when
     the plan's notes split them (``sram_operands``: operand -> ``[read, write]`` bytes,
     ``sram_meta_read_bytes``: the weight reads that are index metadata), the rest of the
-    plan's totals to its first buffer.
+    plan's totals to its first buffer. The plan's DRAM loads fill the act buffer (its
+    ``act_load_bytes``) and the weight buffer (the rest); its stores drain the out buffer.
     """
     t_bufs = list(arch.buffers)
     table = energy_table(arch)
@@ -368,6 +371,15 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
     first = t_bufs[0]
     counts[(first, "read")] = counts.get((first, "read"), 0) + max(left_r, 0)
     counts[(first, "write")] = counts.get((first, "write"), 0) + max(left_w, 0)
+    # DMA side: every byte loaded from DRAM is written into its buffer (fill), every byte
+    # stored is read out of the output buffer (drain); the plan's SRAM totals are the
+    # compute side only.
+    load = int(plan.load_bytes.sum())
+    act_load = int(plan.act_load_bytes.sum())
+    for operand, action, n in (("act", "fill", act_load), ("weight", "fill", load - act_load),
+                               ("out", "drain", int(plan.store_bytes.sum()))):
+        buf = table.buffer_for(operand)
+        counts[(buf, action)] = counts.get((buf, action), 0) + n
     return counts
 
 

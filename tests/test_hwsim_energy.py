@@ -238,3 +238,12 @@ def test_gemm_energy_from_totals_keeps_its_signature():
     t = energy_table(arch)
     got = gemm_energy(arch, "int16", 1000, 300, 20)
     assert got == pytest.approx(1000 * 0.84 + 300 * t.buffers["act"][0] + 20 * 162.5)
+
+
+def test_dma_fills_and_drains_the_buffers():
+    r = simulate_gemm("sat-vcu1525", 64, 256, 128, sparsity="2:8", check=False)
+    bd = r.counters["energy_breakdown"]
+    t = energy_table(load_arch("sat-vcu1525"))
+    fills = bd["act"]["fill"] / t.buffers["act"][1] + bd["weight"]["fill"] / t.buffers["weight"][1]
+    assert fills == pytest.approx(r.dram_read_bytes)  # every byte loaded is written on chip
+    assert bd["out"]["drain"] == pytest.approx(r.dram_write_bytes * t.buffers["out"][0])
