@@ -33,7 +33,7 @@ from ._spec import (  # noqa: F401  (re-exports)
     register_engine_kind,
     spec_to_dict,
 )
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -86,6 +86,10 @@ class NMPeArraySpec(EngineSpec):
     acc_width: int = field(default=32, metadata=_r(1, 128, "accumulator bits"))
 
     def _check(self) -> None:
+        if self.m & (self.m - 1):
+            raise ConfigError(
+                f"m must be a power of two (the selector takes log2(m)-bit indices), got {self.m}",
+                key="m")
         if self.n > self.m:
             raise ConfigError(f"n must be <= m, got n={self.n}, m={self.m}", key="n")
         if len(set(self.dataflows)) != len(self.dataflows):
@@ -416,27 +420,19 @@ class Architecture(_Spec):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Architecture:
         """Load a YAML file; a missing, unreadable or binary file raises InputFileError, bad YAML ConfigError."""
+        from ._yaml import read_user_file
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputFileError(
-                f"{path}: cannot read architecture file: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError as exc:  # a binary file: name it instead of the codec
-            raise InputFileError(
-                f"{path}: not a UTF-8 text (YAML) file: byte {exc.start} is {exc.object[exc.start]:#04x}"
-            ) from None
+        text = read_user_file(path, "architecture file")
         return cls.from_yaml_text(text, source=str(path))
 
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<yaml>") -> Architecture:
         """Parse YAML text into an Architecture."""
-        try:
-            data = yaml.load(text, Loader=_YamlLoader)  # safe loader (C version when built)
-        except yaml.YAMLError as exc:
-            msg = " ".join(str(exc).split())
-            raise ConfigError(f"YAML syntax error: {msg}", source=source) from None
+        from ._yaml import load_yaml
+
+        # safe loader (C version when built); alias expansion bounded, duplicate keys refused
+        data = load_yaml(text, _YamlLoader, source)
         return cls.from_dict(data, source=source)
 
     # -- serialisation ------------------------------------------------------------------------

@@ -95,6 +95,7 @@ def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = T
         from ._io import atomic_write_json, atomic_write_text
 
         out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)  # the output folder itself; writes create none
         atomic_write_text(out / "demo.csv", table.to_csv(index=False))
         atomic_write_json(out / "demo.json", table.to_dict(orient="records"))
     return table

@@ -117,17 +117,20 @@ class PlanTimes:
 class EngineSlots:
     """The double buffers of one engine, shared by every plan that runs on it in one environment.
 
-    ``inputs`` and ``outputs`` are SimPy containers of ``slots`` buffer slots; ``lock`` is the
-    engine itself (a plan holds it from its first compute to its last); ``loads_done`` is the
-    event that the previous plan on this engine has issued all of its loads, so that plans load
-    in their static order and the next plan's loads start as soon as a slot frees (cross-plan
-    double buffering, bounded by the buffer).
+    ``inputs`` and ``outputs`` are SimPy containers of ``slots`` buffer slots. Plans run on an
+    engine in a static order (the order their processes are created, as an offline schedule
+    fixes it): ``loads_done`` is the event that the previous plan has issued all of its loads,
+    ``computed`` the event that it has finished computing. A plan loads after the previous
+    plan's loads, as soon as a slot frees (cross-plan double buffering, bounded by the buffer),
+    and computes after the previous plan's computes. A dynamic order could deadlock: a later
+    plan that became ready first would hold the engine while its loads wait behind the
+    earlier plan's buffer slots.
     """
 
     inputs: simpy.Container
     outputs: simpy.Container
-    lock: simpy.Resource
     loads_done: simpy.Event | None = None
+    computed: simpy.Event | None = None
 
     @classmethod
     def new(cls, env: simpy.Environment, slots: int = 2) -> EngineSlots:
@@ -135,8 +138,13 @@ class EngineSlots:
         return cls(
             inputs=simpy.Container(env, capacity=slots, init=slots),
             outputs=simpy.Container(env, capacity=slots, init=slots),
-            lock=simpy.Resource(env, capacity=1),
         )
+
+    def take_turn(self, env: simpy.Environment) -> tuple[simpy.Event | None, simpy.Event]:
+        """``(previous plan's computed event, this plan's computed event)`` in static order."""
+        prev, mine = self.computed, env.event()
+        self.computed = mine
+        return prev, mine
 
 
 def plan_process(
@@ -182,6 +190,7 @@ def plan_process(
     t = times
     prev_loads, my_loads = engine.loads_done, env.event()
     engine.loads_done = my_loads
+    prev_compute, my_compute = engine.take_turn(env)
     issued = simpy.Store(env)
 
     def load_one(i: int):
@@ -210,23 +219,24 @@ def plan_process(
     env.process(loader())
     if ready is not None:
         yield ready
-    with engine.lock.request() as req:
-        yield req
-        t.acquired = env.now
-        for i in range(n):
-            done = yield issued.get()
-            yield done
-            yield engine.outputs.get(1)
-            t.compute_start[i] = env.now
-            if comp[i]:
-                yield env.timeout(comp[i])
-            t.compute_end[i] = env.now
-            yield engine.inputs.put(1)
-            if store[i]:
-                pending.append(env.process(storer(i)))
-            else:
-                t.store_end[i] = env.now
-                yield engine.outputs.put(1)
+    if prev_compute is not None and not prev_compute.triggered:
+        yield prev_compute
+    t.acquired = env.now
+    for i in range(n):
+        done = yield issued.get()
+        yield done
+        yield engine.outputs.get(1)
+        t.compute_start[i] = env.now
+        if comp[i]:
+            yield env.timeout(comp[i])
+        t.compute_end[i] = env.now
+        yield engine.inputs.put(1)
+        if store[i]:
+            pending.append(env.process(storer(i)))
+        else:
+            t.store_end[i] = env.now
+            yield engine.outputs.put(1)
+    my_compute.succeed()
     if n == 0 and not my_loads.triggered:
         yield my_loads
     if pending:

@@ -47,7 +47,7 @@ class Task:
         Its first load also waits for ``deps`` (its inputs come from DRAM, written by them).
     process : callable, optional
         ``process(env, dram) -> generator`` for work that is not a tile plan (SpGEMM phases);
-        it holds its engine for its whole duration and returns ``(compute_cycles, events)``.
+        it holds its engine for its whole duration and returns its compute cycles.
     meta : dict
         Anything the caller wants back with the task's times.
     """
@@ -211,19 +211,21 @@ def run_schedule(
             tt.dram_read_bytes = int(task.plan.load_bytes.sum())
             tt.dram_write_bytes = int(task.plan.store_bytes.sum())
         else:
+            prev, mine = engines[task.engine].take_turn(env)
             if ready_ev is not None:
                 yield ready_ev
-            with engines[task.engine].lock.request() as req:
-                yield req
-                tt.start = env.now
-                r0, w0 = dram.read_bytes, dram.write_bytes
-                busy = yield env.process(task.process(env, dram))
-                tt.compute_cycles = int(busy)
-                tt.intervals = [(tt.start, tt.start + int(busy))]
-                # The engine holds the lock for its whole run, but other engines may move
-                # data meanwhile: these counts are exact only when nothing else transfers.
-                tt.dram_read_bytes = dram.read_bytes - r0
-                tt.dram_write_bytes = dram.write_bytes - w0
+            if prev is not None and not prev.triggered:
+                yield prev
+            tt.start = env.now
+            r0, w0 = dram.read_bytes, dram.write_bytes
+            busy = yield env.process(task.process(env, dram))
+            mine.succeed()
+            tt.compute_cycles = int(busy)
+            tt.intervals = [(tt.start, tt.start + int(busy))]
+            # Other engines may move data meanwhile: these counts are exact only when
+            # nothing else transfers during this task.
+            tt.dram_read_bytes = dram.read_bytes - r0
+            tt.dram_write_bytes = dram.write_bytes - w0
         tt.end = env.now
         if progress is not None:
             progress(task.name)

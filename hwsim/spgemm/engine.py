@@ -14,7 +14,7 @@ from .inputs import operands
 from .spec import SpgemmSpec
 from .work import row_work
 
-__all__ = ["simulate_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
+__all__ = ["simulate_spgemm", "plan_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
 
 #: Dataflows of :func:`simulate_spgemm`.
 DATAFLOWS = ("rowwise-hash", "inner", "outer")
@@ -115,6 +115,63 @@ def check_output(out: sp.csr_array, a: sp.csr_array, b: sp.csr_array, *, rtol: f
     return None
 
 
+def plan_spgemm(
+    a: Any,
+    b: Any = None,
+    *,
+    arch: Any = "smash-piuma",
+    dataflow: str = "rowwise-hash",
+    workers: int | None = None,
+    engine: str | None = None,
+    chunk_products: int | None = None,
+    **overrides: Any,
+):
+    """Operands, symbolic work and the dataflow's phase plan of ``C = A·B`` (no simulation).
+
+    The planning step of :func:`simulate_spgemm`, public so that a network run (a GCN layer's
+    ``Â·X``) plans its SpGEMM exactly as a standalone run does and then runs the phases in its
+    own environment (:func:`hwsim.spgemm.sim.phases_process`).
+
+    Returns
+    -------
+    tuple
+        ``(machine, engine_name, spec, A, B, work, plan)``.
+
+    Raises
+    ------
+    ConfigError, ShapeError, InputFileError
+        As :func:`simulate_spgemm`.
+    """
+    from ..arch import load_arch
+
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
+                          key="dataflow")
+    machine = load_arch(arch)
+    name, spec = pick_engine(machine, engine)
+    if workers is not None:
+        overrides = {**overrides, "cores": workers}
+    if overrides:
+        machine = machine.with_engine_overrides(name, **overrides)
+        spec = machine.engine(name)
+    A, B = operands(a, b)
+    work = row_work(A, B)
+    if dataflow == "rowwise-hash":
+        from .rowwise import plan_rowwise
+
+        kw = {} if chunk_products is None else {"chunk_products": int(chunk_products)}
+        plan = plan_rowwise(A, B, work, spec, **kw)
+    elif dataflow == "inner":
+        from .baselines import plan_inner
+
+        plan = plan_inner(A, B, work, spec)
+    else:
+        from .baselines import plan_outer
+
+        plan = plan_outer(A, B, work, spec)
+    return machine, name, spec, A, B, work, plan
+
+
 def simulate_spgemm(
     a: Any,
     b: Any = None,
@@ -175,35 +232,17 @@ def simulate_spgemm(
     CheckFailedError
         The output differs from ``A @ B`` or the structural count from the symbolic product.
     """
-    from ..arch import load_arch
 
     t0 = time.perf_counter()
     seed = check_seed(seed)
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
-    machine = load_arch(arch)
-    name, spec = pick_engine(machine, engine)
+    job = plan_spgemm(a, b, arch=arch, dataflow=dataflow, workers=workers, engine=engine,
+                      chunk_products=chunk_products, **overrides)
+    machine, name, spec, A, B, work, plan = job
     if workers is not None:
         overrides = {**overrides, "cores": workers}
-    if overrides:
-        machine = machine.with_engine_overrides(name, **overrides)
-        spec = machine.engine(name)
-    A, B = operands(a, b)
-    work = row_work(A, B)
-    if dataflow == "rowwise-hash":
-        from .rowwise import plan_rowwise
-
-        kw = {} if chunk_products is None else {"chunk_products": int(chunk_products)}
-        plan = plan_rowwise(A, B, work, spec, **kw)
-    elif dataflow == "inner":
-        from .baselines import plan_inner
-
-        plan = plan_inner(A, B, work, spec)
-    else:
-        from .baselines import plan_outer
-
-        plan = plan_outer(A, B, work, spec)
     from .sim import run_phases
 
     st = run_phases(plan.phases, workers=spec.cores, dram_spec=machine.dram,
