@@ -233,7 +233,8 @@ class EnergySpec(_Spec):
     figure defaults from the structure (:mod:`hwsim.energy` documents and cites each default).
     ``sram_pj_per_byte`` is the price of a ``sram_ref_bytes`` bank; ``buffers`` overrides a
     buffer's read/write price; ``static_mw`` a component's static power (engine, ``vector``,
-    buffer or ``dram``).
+    buffer or ``dram``); ``operand_buffers`` names the buffer holding a GEMM operand (``act``,
+    ``weight``, ``out``) when no buffer carries the operand's name.
     """
 
     mac_pj: MacEnergy
@@ -247,6 +248,7 @@ class EnergySpec(_Spec):
     sram_ref_bytes: int = field(default=32768, metadata=_r(1, 2**40, "bank of sram_pj_per_byte"))
     buffers: dict[str, BufferEnergy] = field(default_factory=dict)
     static_mw: dict[str, float] = field(default_factory=dict)
+    operand_buffers: dict[str, str] = field(default_factory=dict)
     source: str = ""
 
     def _check(self) -> None:

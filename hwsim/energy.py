@@ -142,6 +142,7 @@ class EnergyTable:
     static_mw: dict[str, float]
     clock_mhz: float
     engines: tuple[str, ...] = field(default_factory=tuple)
+    operand_buffers: dict[str, str] = field(default_factory=dict)
 
     def mac(self, precision: str) -> float:
         """pJ per multiply at ``precision`` (ConfigError when the table has none)."""
@@ -170,7 +171,10 @@ class EnergyTable:
         return self.static_mw.get(component, 0.0) * float(cycles) / self.clock_mhz * 1e3
 
     def buffer_for(self, operand: str) -> str | None:
-        """The buffer holding ``operand`` (``act``/``weight``/``out``; else the first)."""
+        """The buffer holding ``operand``: ``operand_buffers``, a buffer of its name
+        (``act``/``ifmap``..., ``weight``/``filter``..., ``out``/``ofmap``...), else the first."""
+        if operand in self.operand_buffers:
+            return self.operand_buffers[operand]
         for name in _OPERAND_BUFFERS.get(operand, (operand,)):
             if name in self.buffers:
                 return name
@@ -223,9 +227,17 @@ def components(arch: Any) -> list[str]:
 
 
 def check_names(arch: Any) -> None:
-    """ConfigError when ``energy.static_mw`` or ``energy.buffers`` names an unknown component."""
+    """ConfigError when ``energy.static_mw``, ``energy.buffers`` or ``energy.operand_buffers``
+    names an unknown component."""
     e = arch.energy
     known = components(arch)
+    for operand, buf in e.operand_buffers.items():
+        if operand not in _OPERAND_BUFFERS:
+            raise ConfigError(f"no operand {operand!r}; expected one of act, weight, out",
+                              key=f"energy.operand_buffers.{operand}")
+        if buf not in arch.buffers:
+            raise ConfigError(f"no buffer {buf!r}; buffers: {', '.join(arch.buffers)}",
+                              key=f"energy.operand_buffers.{operand}")
     for key, names, allowed in (
         ("energy.static_mw", e.static_mw, known),
         ("energy.buffers", e.buffers, list(arch.buffers)),
@@ -268,6 +280,7 @@ def energy_table(arch: Any) -> EnergyTable:
         static_mw=static,
         clock_mhz=float(arch.clock_mhz),
         engines=tuple(arch.engines),
+        operand_buffers=dict(e.operand_buffers),
     )
 
 
@@ -346,7 +359,7 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
     MACs and selections go to the plan's engine; SRAM bytes to the buffers by operand when
     the plan's notes split them (``sram_operands``: operand -> ``[read, write]`` bytes,
     ``sram_meta_read_bytes``: the weight reads that are index metadata), the rest of the
-    plan's totals to its first buffer. The plan's DRAM loads fill the act buffer (its
+    plan's totals to the activation buffer (:meth:`EnergyTable.buffer_for`). The plan's DRAM loads fill the act buffer (its
     ``act_load_bytes``) and the weight buffer (the rest); its stores drain the out buffer.
     """
     t_bufs = list(arch.buffers)
@@ -368,7 +381,7 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
         counts[(buf, "read")] = counts.get((buf, "read"), 0) + r
         counts[(buf, "write")] = counts.get((buf, "write"), 0) + w
         left_r, left_w = left_r - r - (meta if operand == "weight" else 0), left_w - w
-    first = t_bufs[0]
+    first = table.buffer_for("act")  # unattributed bytes (vector ops...): activations
     counts[(first, "read")] = counts.get((first, "read"), 0) + max(left_r, 0)
     counts[(first, "write")] = counts.get((first, "write"), 0) + max(left_w, 0)
     # DMA side: every byte loaded from DRAM is written into its buffer (fill), every byte

@@ -247,3 +247,23 @@ def test_dma_fills_and_drains_the_buffers():
     fills = bd["act"]["fill"] / t.buffers["act"][1] + bd["weight"]["fill"] / t.buffers["weight"][1]
     assert fills == pytest.approx(r.dram_read_bytes)  # every byte loaded is written on chip
     assert bd["out"]["drain"] == pytest.approx(r.dram_write_bytes * t.buffers["out"][0])
+
+
+def test_operand_buffers_map_gemm_operands():
+    arch = load_arch("smash-gcn")
+    t = energy_table(arch)
+    assert t.buffer_for("act") == t.buffer_for("weight") == t.buffer_for("out") == "array"
+    with pytest.raises(ConfigError, match=r"energy\.operand_buffers\.act: no buffer 'nosuch'"):
+        Architecture.from_dict(_sat_dict(operand_buffers={"act": "nosuch"}), source="<bad>")
+    with pytest.raises(ConfigError, match=r"energy\.operand_buffers\.psum: no operand"):
+        Architecture.from_dict(_sat_dict(operand_buffers={"psum": "act"}), source="<bad>")
+
+
+def test_network_spgemm_layer_pays_its_on_chip_energy():
+    from hwsim.spgemm.engine import plan_spgemm, spgemm_energy
+
+    sp = plan_spgemm(rmat(7, 4, seed=2), arch="smash-gcn")
+    e, bd = spgemm_energy(sp[0], sp[1], sp[6], static=False)
+    assert "dram" not in bd and all("static" not in a for a in bd.values())
+    assert bd["smash"]["hash_probe"] > 0 and bd["spad"]["read"] > 0
+    assert e == pytest.approx(_total(bd))

@@ -86,7 +86,7 @@ def test_result_fields(arch):
     assert r.seconds == pytest.approx(r.cycles / 200e6)
     assert r.utilization == pytest.approx(r.performed_macs / (16 * r.cycles))
     # Energy: the action table (a plan without per-operand notes books its SRAM bytes on the
-    # first buffer, "act": 64 KiB banks -> sqrt(2) x the 32 KiB figure; its DRAM loads fill
+    # activation buffer, "act": 64 KiB banks -> sqrt(2) x the 32 KiB figure; its DRAM loads fill
     # the weight buffer (no act_load_bytes), its stores drain "out": 32 KiB banks) + static.
     t = energy_table(arch)
     act_pj = arch.energy.sram_pj_per_byte * math.sqrt(1048576 / 16 / 32768)

@@ -14,7 +14,7 @@ from .inputs import operands
 from .spec import SpgemmSpec
 from .work import row_work
 
-__all__ = ["simulate_spgemm", "plan_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
+__all__ = ["simulate_spgemm", "plan_spgemm", "spgemm_energy", "pick_engine", "DATAFLOWS", "check_output"]
 
 #: Dataflows of :func:`simulate_spgemm`.
 DATAFLOWS = ("rowwise-hash", "inner", "outer")
@@ -268,7 +268,9 @@ def simulate_spgemm(
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
-    energy, counters["energy_breakdown"] = _energy(machine, name, dataflow, plan, counters, st)
+    energy, counters["energy_breakdown"] = spgemm_energy(
+        machine, name, plan, cycles=max(st.cycles, 1), dram=(st.dram_read_bytes, st.dram_write_bytes)
+    )
     params = {
         "dataflow": dataflow,
         "shape_a": list(A.shape),
@@ -302,26 +304,51 @@ def simulate_spgemm(
     )
 
 
-def _energy(machine, name: str, dataflow: str, plan, counters: dict, st):
-    """Total pJ and breakdown of a SpGEMM run (:mod:`hwsim.energy`): products priced at fp32
-    (fp16 when the table has no fp32), row-wise keys hashed once per product, every slot
-    visited a probe, atomics' ALU work, scratchpad bytes on the first buffer, DRAM, static."""
+def spgemm_energy(machine, name: str, plan, *, cycles: float = 0, dram: tuple[int, int] = (0, 0),
+                  static: bool = True):
+    """Energy of a planned SpGEMM from the machine's action table (:mod:`hwsim.energy`).
+
+    Products are priced at fp32 (fp16 when the table has no fp32); a hashing dataflow (one
+    that probes) hashes each product's key once; every slot visited is a probe; atomics pay
+    their ALU work; the plan's scratchpad bytes go to the ``spad`` buffer (else the first).
+
+    Parameters
+    ----------
+    machine : Architecture
+    name : str
+        The SpGEMM engine's name.
+    plan : RowwisePlan
+        The dataflow's plan (its ``counters`` and scratchpad bytes).
+    cycles : float
+        Run cycles for static power (with ``static``).
+    dram : (int, int)
+        DRAM bytes read and written.
+    static : bool
+        Add every component's static power over ``cycles``.
+
+    Returns
+    -------
+    (total_pj, breakdown) : tuple
+        As :func:`hwsim.energy.energy_breakdown`.
+    """
     from ..energy import energy_breakdown
 
-    spad = next(iter(machine.buffers), None)
+    c = plan.counters
+    pp, probes = int(c.get("partial_products", 0)), int(c.get("hash_probes", 0))
     counts = {
-        (name, "mac"): int(counters["partial_products"]),
-        (name, "hash"): int(counters["partial_products"]) if dataflow == "rowwise-hash" else 0,
-        (name, "hash_probe"): int(counters["hash_probes"]),
-        (name, "atomic"): int(counters["atomic_ops"]),
-        ("dram", "read"): st.dram_read_bytes,
-        ("dram", "write"): st.dram_write_bytes,
+        (name, "mac"): pp,
+        (name, "hash"): pp if probes else 0,
+        (name, "hash_probe"): probes,
+        (name, "atomic"): int(c.get("atomic_ops", 0)),
+        ("dram", "read"): dram[0],
+        ("dram", "write"): dram[1],
     }
+    spad = "spad" if "spad" in machine.buffers else next(iter(machine.buffers), None)
     if spad is not None:
         counts[(spad, "read")] = int(plan.sram_read_bytes)
         counts[(spad, "write")] = int(plan.sram_write_bytes)
     precision = "fp32" if machine.energy.mac_pj.fp32 is not None else "fp16"
-    return energy_breakdown(machine, counts, max(st.cycles, 1), precision=precision)
+    return energy_breakdown(machine, counts, cycles, precision=precision, static=static)
 
 
 def _task_table(plan, st):
