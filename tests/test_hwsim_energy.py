@@ -267,3 +267,25 @@ def test_network_spgemm_layer_pays_its_on_chip_energy():
     assert "dram" not in bd and all("static" not in a for a in bd.values())
     assert bd["smash"]["hash_probe"] > 0 and bd["spad"]["read"] > 0
     assert e == pytest.approx(_total(bd))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_network_breakdown_sums_and_prices_sparse_overheads(training):
+    from hwsim.sparsity import parse_sparsity
+    from mapper.graph import GemmOp, OpGraph, VectorOp
+    from mapper.simulate import simulate_network
+
+    s = parse_sparsity("2:8")
+    g = OpGraph("mlp")
+    g.add(GemmOp("fc1", "gemm", inputs=("x",), outputs=("h",), m=32, k=128, n=256, sparsity=s))
+    g.add(VectorOp("gelu", "gelu", inputs=("h",), outputs=("a",), elements=32 * 256))
+    g.add(GemmOp("fc2", "gemm", inputs=("a",), outputs=("y",), m=32, k=256, n=128, sparsity=s))
+    g.connect("fc1", "gelu", "h", 32 * 256)
+    g.connect("gelu", "fc2", "a", 32 * 256)
+    r = simulate_network(g, "sat-vcu1525", training=training, check=False)
+    bd = r.counters["energy_breakdown"]
+    assert _total(bd) == pytest.approx(r.energy_pj)
+    assert all("other" not in a for a in bd.values())  # every op priced by the table
+    assert bd["pe_array"]["select"] > 0 and bd["weight"]["metadata_read"] > 0
+    t = energy_table(load_arch("sat-vcu1525"))
+    assert _static(bd) == pytest.approx(sum(t.static_mw.values()) * r.cycles / 200.0 * 1e3)
