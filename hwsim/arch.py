@@ -124,12 +124,18 @@ class DspChainSpec(EngineSpec):
 
     gemm_capable: ClassVar[bool] = True
     num_dsps: int = field(metadata=_r(1, 100_000, "DSP slices used by the engine"))
-    chain_length: int = field(default=16, metadata=_r(1, 1024, "DSP group (cascade) length"))
+    chain_length: int = field(default=16, metadata=_r(1, 1024, "DSP group length g"))
+    cascade_length: int = field(
+        default=48, metadata=_r(1, 4096, "DSPs in one physical PCOUT->PCIN cascade (L)")
+    )
     mult_a_width: int = field(default=27, metadata=_r(1, 64, "DSP A-port multiplier width"))
     mult_b_width: int = field(default=18, metadata=_r(1, 64, "DSP B-port multiplier width"))
     acc_width: int = field(default=48, metadata=_r(1, 128, "DSP accumulator width"))
     stage_latency: int = field(default=1, metadata=_r(0, 64, "cycles per cascade stage"))
     reduction_latency: int = field(default=4, metadata=_r(0, 256, "reduction-node cycles"))
+    accumulate_latency: int = field(
+        default=2, metadata=_r(0, 256, "cycles to add a partial sum into its output")
+    )
     macs_per_dsp: int = field(default=1, metadata=_r(1, 4, "MACs a DSP issues per cycle"))
     supports: tuple[str, ...] = field(
         default=("dense", "nm", "block"), metadata={"choices": ("dense", "nm", "block")}
@@ -140,6 +146,17 @@ class DspChainSpec(EngineSpec):
             raise ConfigError(
                 f"chain_length ({self.chain_length}) exceeds num_dsps ({self.num_dsps})",
                 key="chain_length",
+            )
+        if self.cascade_length > self.num_dsps:
+            raise ConfigError(
+                f"cascade_length ({self.cascade_length}) exceeds num_dsps ({self.num_dsps})",
+                key="cascade_length",
+            )
+        if self.cascade_length % self.chain_length:
+            raise ConfigError(
+                f"cascade_length ({self.cascade_length}) must be a multiple of chain_length "
+                f"({self.chain_length}): a cascade is cut into whole groups",
+                key="cascade_length",
             )
 
     @property
@@ -185,6 +202,21 @@ class DramSpec(_Spec):
     bandwidth_gbps: float = field(metadata=_r(0.001, 100_000.0, "total GB/s"))
     latency_ns: float = field(default=100.0, metadata=_r(0.0, 100_000.0, "access latency"))
     granule_bytes: int = field(default=4096, metadata=_r(1, 2**30, "interleave granule"))
+    burst_bytes: int = field(
+        default=64, metadata=_r(1, 2**20, "access granularity: bytes of one burst")
+    )
+
+    def _check(self) -> None:
+        if self.granule_bytes % self.burst_bytes:
+            raise ConfigError(
+                f"granule_bytes ({self.granule_bytes}) must be a multiple of burst_bytes "
+                f"({self.burst_bytes}): a channel interleave granule holds whole bursts",
+                key="granule_bytes",
+            )
+
+    def bursts(self, nbytes: int) -> int:
+        """Bursts of a contiguous, burst-aligned transfer of ``nbytes``."""
+        return -(-int(nbytes) // self.burst_bytes)
 
     def bytes_per_cycle_per_channel(self, clock_mhz: float) -> float:
         """Bytes one channel delivers per accelerator cycle."""

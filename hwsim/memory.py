@@ -55,7 +55,16 @@ class Transfer:
 class DramModel:
     """Off-chip memory as ``channels`` FIFO servers in a SimPy environment (time in cycles).
 
-    A transfer is cut into ``dram.granule_bytes`` granules interleaved round-robin over the
+    Data moves in whole bursts of ``dram.burst_bytes`` (the access granularity: DDR4 BL8 x 64
+    bits = 64 B, an HBM2 pseudo-channel BL4 x 64 bits = 32 B). A contiguous transfer of
+    ``nbytes`` from a burst-aligned address moves ``ceil(nbytes / burst_bytes)`` bursts; a
+    gather (scattered pieces: rows of B in SpGEMM, index-driven fetches) passes the bursts its
+    pieces touch as ``bursts=``, so it costs what its bursts cost on the bus, not its payload at
+    streaming bandwidth. The burst-rounded bytes are what occupies the channels below;
+    :attr:`read_bytes`/:attr:`write_bytes` stay payload bytes, :attr:`read_bursts`/
+    :attr:`write_bursts` count bursts.
+
+    A transfer's burst-rounded bytes are cut into ``dram.granule_bytes`` granules interleaved round-robin over the
     channels (continuing where the previous transfer stopped). Each channel moves its share as
     one piece: its bus is busy ``ceil(bytes / bytes_per_cycle_per_channel)`` cycles, starting when
     the channel is free (requests are served in arrival order, like a capacity-1
@@ -84,7 +93,9 @@ class DramModel:
     Attributes
     ----------
     read_bytes, write_bytes : int
-        Bytes moved so far.
+        Payload bytes moved so far.
+    read_bursts, write_bursts : int
+        Bursts moved so far (``bursts * burst_bytes`` is what the bus carried).
     channels : list[DramChannel]
         Per-channel state (``busy_cycles``...).
     bytes_per_cycle : float
@@ -109,6 +120,9 @@ class DramModel:
         self.record = record
         self.read_bytes = 0
         self.write_bytes = 0
+        self.read_bursts = 0
+        self.write_bursts = 0
+        self.burst_bytes = int(dram.burst_bytes)
         self.energy_pj = 0.0
         self.log: list[Transfer] = []
         self.channels = [DramChannel(i) for i in range(dram.channels)]
@@ -121,13 +135,35 @@ class DramModel:
         """Data-bus busy cycles of each channel."""
         return [c.busy_cycles for c in self.channels]
 
-    def read(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
-        """Start a read of ``nbytes``; the returned process finishes when all data arrived."""
-        return self.env.process(self._transfer("read", _byte_count(nbytes), tag))
+    @property
+    def bursts(self) -> int:
+        """Bursts read and written so far."""
+        return self.read_bursts + self.write_bursts
 
-    def write(self, nbytes: int, *, tag: str = "") -> simpy.events.Process:
-        """Start a write of ``nbytes``; the returned process finishes when it is complete."""
-        return self.env.process(self._transfer("write", _byte_count(nbytes), tag))
+    def read(self, nbytes: int, *, tag: str = "", bursts: int | None = None) -> simpy.events.Process:
+        """Start a read of ``nbytes`` payload; the process finishes when all data arrived.
+
+        ``bursts``: bursts a gather touches (default: a contiguous, burst-aligned transfer).
+        """
+        n = _byte_count(nbytes)
+        return self.env.process(self._transfer("read", n, tag, self._bursts(n, bursts)))
+
+    def write(self, nbytes: int, *, tag: str = "", bursts: int | None = None) -> simpy.events.Process:
+        """Start a write of ``nbytes`` payload; the process finishes when it is complete."""
+        n = _byte_count(nbytes)
+        return self.env.process(self._transfer("write", n, tag, self._bursts(n, bursts)))
+
+    def _bursts(self, nbytes: int, bursts) -> int:
+        least = -(-nbytes // self.burst_bytes)
+        if bursts is None:
+            return least
+        b = _byte_count(bursts)
+        if b < least:
+            raise ValueError(
+                f"bursts ({b}) cannot carry {nbytes} B: at least {least} bursts of "
+                f"{self.burst_bytes} B are needed"
+            )
+        return b
 
     def split(self, nbytes: int) -> list[tuple[int, int]]:
         """``(channel, bytes)`` shares of a transfer starting at the next channel (no side effect)."""
@@ -147,13 +183,14 @@ class DramModel:
             shares.append(((self._next_channel + j) % n_ch, size))
         return shares
 
-    def _transfer(self, op: str, nbytes: int, tag: str):
+    def _transfer(self, op: str, nbytes: int, tag: str, bursts: int):
         env = self.env
         now = env.now
         done = now
-        shares = self.split(nbytes)
-        if nbytes > 0:
-            self._next_channel = (self._next_channel + -(-nbytes // self.dram.granule_bytes)) % len(
+        bus = bursts * self.burst_bytes  # what the channels carry
+        shares = self.split(bus)
+        if bus > 0:
+            self._next_channel = (self._next_channel + -(-bus // self.dram.granule_bytes)) % len(
                 self.channels
             )
         for ch_index, size in shares:
@@ -169,10 +206,12 @@ class DramModel:
                 self.log.append(Transfer(op, tag, ch_index, size, start, ch.free_at, end_data))
         if op == "read":
             self.read_bytes += nbytes
+            self.read_bursts += bursts
         else:
             self.write_bytes += nbytes
+            self.write_bursts += bursts
         if self.energy is not None:
-            self.energy_pj += nbytes * self.energy.dram_pj_per_byte
+            self.energy_pj += bus * self.energy.dram_pj_per_byte
         if done > now:
             yield env.timeout(done - now)
         return done

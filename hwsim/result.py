@@ -123,7 +123,9 @@ class RunResult:
         stats : object
             ``cycles``, ``compute_cycles``, ``stall_cycles``, ``dram_read_bytes``,
             ``dram_write_bytes`` and ``events`` of the run (``hwsim.pipeline.PipelineStats``,
-            the SpGEMM phase statistics).
+            the SpGEMM phase statistics); with ``dram_read_bursts``, ``dram_write_bursts`` and
+            ``burst_bytes`` also the counters ``dram_bursts``, ``dram_burst_read_bytes`` and
+            ``dram_burst_write_bytes`` (what the bus carried, beside the payload bytes).
         started : float
             :func:`time.perf_counter` when the run started; ``wall_seconds`` is measured from it.
         **fields
@@ -133,6 +135,9 @@ class RunResult:
         -------
         RunResult
         """
+        bursts = _burst_counters(stats)
+        if bursts:
+            fields["counters"] = {**bursts, **(fields.get("counters") or {})}
         return cls(
             arch=arch.name,
             arch_hash=arch.hash(),
@@ -215,3 +220,17 @@ def _plain(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): _plain(x) for k, x in v.items()}
     return v
+
+
+def _burst_counters(stats) -> dict[str, int]:
+    """DRAM burst counters of a run whose statistics carry them (else nothing)."""
+    rb = getattr(stats, "dram_read_bursts", None)
+    wb = getattr(stats, "dram_write_bursts", None)
+    size = getattr(stats, "burst_bytes", None)
+    if rb is None or wb is None or size is None:
+        return {}
+    return {
+        "dram_bursts": int(rb) + int(wb),
+        "dram_burst_read_bytes": int(rb) * int(size),
+        "dram_burst_write_bytes": int(wb) * int(size),
+    }

@@ -18,6 +18,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+from hwsim.errors import ShapeError
+
 from .graph import DTYPE_BYTES, ConvOp, DataOp, GemmOp, MatMulOp, OpGraph, VectorOp
 
 __all__ = ["NetBuilder", "VECTOR_COST", "SPECIAL_FN_OPS", "param_count"]
@@ -94,8 +96,8 @@ class NetBuilder:
             src = self.producer.get(t)
             if src is None:
                 continue
-            if self.graph.g.has_edge(src, op.name):  # one tensor per edge, by construction
-                raise AssertionError(f"two tensors from {src!r} to {op.name!r}")
+            if self.graph.g.has_edge(src, op.name):  # an OpGraph edge carries one tensor
+                raise ShapeError(f"op {op.name!r} reads two tensors of {src!r}; insert a view")
             self.graph.connect(src, op.name, t, self.nbytes(t))
         out = op.outputs[0]
         self.shapes[out] = tuple(int(s) for s in out_shape)

@@ -10,8 +10,10 @@ from hwsim.errors import ConfigError, ShapeError
 from hwsim.memory import DramModel, OnChipBuffer, check_fits, check_tile_fits
 
 # 1 channel, 100 bytes/cycle at 1000 MHz (100 GB/s), 20 ns = 20 cycles latency.
-ONE = DramSpec(kind="ddr4", channels=1, bandwidth_gbps=100.0, latency_ns=20.0, granule_bytes=1000)
-FOUR = DramSpec(kind="hbm2", channels=4, bandwidth_gbps=400.0, latency_ns=20.0, granule_bytes=1000)
+ONE = DramSpec(kind="ddr4", channels=1, bandwidth_gbps=100.0, latency_ns=20.0, granule_bytes=1000,
+                burst_bytes=1)
+FOUR = DramSpec(kind="hbm2", channels=4, bandwidth_gbps=400.0, latency_ns=20.0, granule_bytes=1000,
+                burst_bytes=1)
 
 
 def _run(spec, jobs):

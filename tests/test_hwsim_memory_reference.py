@@ -8,8 +8,10 @@ for the bus time, releases it and then waits the (pipelined) latency; the transf
 all its shares are. Seeded random workloads must give identical completion times, per-share bus
 windows, per-channel busy cycles and byte counts, with fewer SimPy events for DramModel.
 
-The reference shares no arithmetic with DramModel: it walks the granules one by one to split a
-transfer, and converts GB/s and ns to cycles with exact decimal fractions.
+The reference shares no arithmetic with DramModel: it walks the bursts one by one to round a
+transfer to whole bursts (or takes the bursts a gather says it touches), walks the granules one
+by one to split the burst-rounded bytes, and converts GB/s and ns to cycles with exact decimal
+fractions.
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ class ResourceDram:
         self.env = env
         self.n = dram.channels
         self.granule = dram.granule_bytes
+        self.burst = dram.burst_bytes
         self.resources = [simpy.Resource(env, capacity=1) for _ in range(self.n)]
         clock = Fraction(str(clock_mhz)) * 10**6
         self.bytes_per_cycle = Fraction(str(dram.bandwidth_gbps)) * 10**9 / self.n / clock
@@ -52,6 +55,8 @@ class ResourceDram:
         self.served = [0] * self.n
         self.read_bytes = 0
         self.write_bytes = 0
+        self.read_bursts = 0
+        self.write_bursts = 0
         self.log: list[tuple] = []
         self.next_channel = 0
 
@@ -59,11 +64,11 @@ class ResourceDram:
     def busy_cycles(self) -> list:
         return list(self.busy)
 
-    def read(self, nbytes: int, *, tag: str = ""):
-        return self.env.process(self._transfer("read", int(nbytes), tag))
+    def read(self, nbytes: int, *, tag: str = "", bursts=None):
+        return self.env.process(self._transfer("read", int(nbytes), tag, bursts))
 
-    def write(self, nbytes: int, *, tag: str = ""):
-        return self.env.process(self._transfer("write", int(nbytes), tag))
+    def write(self, nbytes: int, *, tag: str = "", bursts=None):
+        return self.env.process(self._transfer("write", int(nbytes), tag, bursts))
 
     def split(self, nbytes: int) -> list[tuple[int, int]]:
         """Walk the granules round-robin from the next channel; advance the rotation."""
@@ -88,17 +93,32 @@ class ResourceDram:
         yield env.timeout(self.latency)
         self.log.append((op, tag, ch, nbytes, start, end, env.now))
 
-    def _transfer(self, op, nbytes, tag):
+    def _transfer(self, op, nbytes, tag, bursts):
+        if bursts is None:
+            bursts = walk_bursts(nbytes, self.burst)
+        assert bursts * self.burst >= nbytes
         shares = [
-            self.env.process(self._share(op, tag, ch, size)) for ch, size in self.split(nbytes)
+            self.env.process(self._share(op, tag, ch, size))
+            for ch, size in self.split(bursts * self.burst)
         ]
         if op == "read":
             self.read_bytes += nbytes
+            self.read_bursts += bursts
         else:
             self.write_bytes += nbytes
+            self.write_bursts += bursts
         if shares:
             yield self.env.all_of(shares)
         return self.env.now
+
+
+def walk_bursts(nbytes: int, burst: int) -> int:
+    """Bursts a contiguous, burst-aligned transfer touches, counted one burst at a time."""
+    count = covered = 0
+    while covered < nbytes:
+        covered += burst
+        count += 1
+    return count
 
 
 # --- workloads ---------------------------------------------------------------------------------
@@ -126,7 +146,8 @@ SPECS = [
     ),
     (  # 7 channels (not a power of two), 1 ns latency at 300 MHz
         "7ch",
-        DramSpec(kind="ddr5", channels=7, bandwidth_gbps=89.6, latency_ns=1.0, granule_bytes=100),
+        DramSpec(kind="ddr5", channels=7, bandwidth_gbps=89.6, latency_ns=1.0, granule_bytes=100,
+                 burst_bytes=20),
         300.0,
     ),
 ]
@@ -134,7 +155,9 @@ SPECS = [
 
 @st.composite
 def workloads(draw, specs=SPECS):
-    """``(spec, clients)``; a client is a list of ``(delay, op, nbytes, wait)`` steps."""
+    """``(spec, clients)``; a client is a list of ``(delay, op, nbytes, wait, extra)`` steps;
+    ``extra`` is None for a contiguous transfer, else the bursts a gather touches beyond the
+    fewest that carry ``nbytes``."""
     name, dram, clock = draw(st.sampled_from(specs))
     g = dram.granule_bytes
     size = st.one_of(
@@ -144,7 +167,8 @@ def workloads(draw, specs=SPECS):
     )
     # Quarter cycles are exact in binary: fractional issue times keep exact comparisons.
     delay = st.one_of(st.just(0), st.integers(0, 300), st.integers(0, 1200).map(lambda q: q / 4))
-    step = st.tuples(delay, st.sampled_from(["read", "write"]), size, st.booleans())
+    extra = st.one_of(st.none(), st.integers(0, 40))
+    step = st.tuples(delay, st.sampled_from(["read", "write"]), size, st.booleans(), extra)
     clients = draw(st.lists(st.lists(step, min_size=1, max_size=8), min_size=1, max_size=5))
     return (name, dram, clock), clients
 
@@ -177,17 +201,18 @@ def _drive(model_cls, spec, clients):
                 return
             batch = sorted(pending)
             pending.clear()
-            for _, op, nbytes, tag, ticket in batch:
-                proc = getattr(model, op)(nbytes, tag=tag)
+            for _, op, nbytes, extra, tag, ticket in batch:
+                bursts = None if extra is None else walk_bursts(nbytes, dram.burst_bytes) + extra
+                proc = getattr(model, op)(nbytes, tag=tag, bursts=bursts)
                 proc.callbacks.append(lambda _ev, tag=tag: done.__setitem__(tag, env.now))
                 ticket.succeed(proc)
 
     def client(c, steps):
-        for s, (delay, op, nbytes, wait) in enumerate(steps):
+        for s, (delay, op, nbytes, wait, extra) in enumerate(steps):
             if delay:
                 yield env.timeout(delay)
             ticket = env.event()
-            pending.append(((c, s), op, nbytes, f"{c}.{s}", ticket))
+            pending.append(((c, s), op, nbytes, extra, f"{c}.{s}", ticket))
             if not dispatching[0]:
                 dispatching[0] = True
                 env.process(dispatcher())
@@ -218,6 +243,7 @@ def _compare(spec, clients):
     assert fast.busy_cycles == ref.busy_cycles
     assert [c.transfers for c in fast.channels] == ref.served
     assert (fast.read_bytes, fast.write_bytes) == (ref.read_bytes, ref.write_bytes)
+    assert (fast.read_bursts, fast.write_bursts) == (ref.read_bursts, ref.write_bursts)
     assert fast.latency_cycles == ref.latency
     assert fast_env.now == ref_env.now
     return fast_env.events, ref_env.events
@@ -228,7 +254,7 @@ def _compare(spec, clients):
 def test_dram_model_matches_resource_reference(workload):
     spec, clients = workload
     fast_events, ref_events = _compare(spec, clients)
-    moved = any(nbytes for steps in clients for _, _, nbytes, _ in steps)
+    moved = any(nbytes or extra for steps in clients for _, _, nbytes, _, extra in steps)
     # Zero-byte transfers cost the same in both; any real transfer saves events.
     assert fast_events < ref_events if moved else fast_events == ref_events
 

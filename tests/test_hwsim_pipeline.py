@@ -23,6 +23,7 @@ def _arch(channels: int = 1) -> Architecture:
         "bandwidth_gbps": 100.0 * channels,
         "latency_ns": 20.0,
         "granule_bytes": 1000,
+        "burst_bytes": 1,  # byte-granular: the sums below stay exact
     }
     return Architecture.from_dict(d, source="<test>")
 

@@ -131,6 +131,13 @@ def test_write_then_load_keeps_every_layer(name, tmp_path):
         assert scalesim_gemm_shape(got) == scalesim_gemm_shape(op) and got.groups == op.groups
 
 
+def test_batched_convolutions_become_one_row_per_image():
+    g = zoo_graph("resnet18", batch=2)
+    back = load_topology(write_topology(g))
+    assert back.total_macs() == g.total_macs()
+    assert back.op("layer3.1.conv2.1").m == 14 * 14 and back.op("fc").m == 2
+
+
 def test_gemm_shape_of_other_ops_is_an_error():
     g = zoo_graph("resnet18")
     with pytest.raises(ShapeError, match="relu"):

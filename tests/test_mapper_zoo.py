@@ -208,3 +208,13 @@ def test_building_is_fast_and_imports_nothing_heavy():
             "print(sorted(m for m in ('pandas', 'onnx', 'scipy', 'simpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_builder_refuses_two_tensors_on_one_edge():
+    from hwsim.errors import ShapeError
+    from mapper.netbuilder import NetBuilder
+
+    nb = NetBuilder("t")
+    x = nb.linear("a", nb.input("x", (4, 8)), 8)
+    with pytest.raises(ShapeError, match="reads two tensors of 'a'"):
+        nb.matmul("aa", x, x, batch=1, m=4, k=8, n=4, out_shape=(4, 4), extra_inputs=())

@@ -1,38 +1,50 @@
-"""FlightLLM's configurable sparse DSP chain: grouped DSP48 cascades with reduction nodes, N:M and block sparsity.
+"""FlightLLM's configurable sparse DSP chain: DSP48 cascades cut into groups, reduction nodes.
 
-Model
------
-A DSP48 slice multiplies 27×18 and adds its product to the partial sum cascading in from the
-previous slice (PCIN→PCOUT, ``stage_latency`` cycles a stage) into a 48-bit accumulator.
-Slices form *groups* of ``chain_length`` (``g``); a reduction node after each group either
-passes the partial sum on to the next group (linked) or emits it (broken), costing
-``reduction_latency``. A sparse MUX in front of every slice picks its activation by the
-weight's index, so a group only sees kept weights.
+Hardware (FlightLLM, FPGA 2024, Fig. "configurable sparse DSP chain")
+--------------------------------------------------------------------
+A DSP48 slice multiplies 27x18 and adds its product to the partial sum cascading in from the
+slice below (PCIN -> PCOUT, ``stage_latency`` cycles a stage). The engine's ``num_dsps``
+slices form ``C = num_dsps // L`` physical cascades of ``L = cascade_length`` slices (a run
+of one DSP column; the preset cites where ``L`` comes from). Each cascade is cut into
+``L / g`` *groups* of ``g = chain_length`` slices. A *sparse MUX* in front of every slice
+picks that slice's activation, by the weight's index, out of the window of ``L`` activations
+the buffer broadcasts to the cascade each cycle (the dense configuration's input bandwidth:
+one activation per slice). A *reduction node* at the end of every group either passes the
+partial sum on down the cascade (linking the group to the next one, for a dot product longer
+than ``g``) or breaks the cascade and emits the partial sum (``reduction_latency`` cycles,
+one partial sum a cycle: pipelined). Emitted partial sums of the same output from successive
+activation windows are added into the output accumulator: one read-modify-write of an
+``acc``-bit word per partial sum (``accumulate_latency`` cycles, pipelined; counted as SRAM
+traffic of the ``out`` buffer). Scheduling alternates outputs so an accumulation never waits
+for the previous one of the same output (assumption).
 
-The activation vector is consumed in windows of ``W = FIXED_CASCADE_GROUPS · g`` consecutive
-reduction elements: the span a dense design's full cascade (all groups linked, one reduction
-at the end) covers in one pass. For output column ``j`` and window ``w`` the weight row
-segment keeps ``s[w, j]`` values -- counted exactly from the real weight.
+Mapping
+-------
+The reduction axis is cut into windows of ``L`` activations. In window ``w`` column ``j`` of
+the weight keeps ``s[w, j]`` values (counted from the real weight): a *segment* of
+``ceil(s / g)`` linked groups. One cascade pass (one cycle of one cascade, all ``L`` slices)
+takes as many groups as it has; segments of the same window from different columns share a
+pass (they see the same broadcast activations), and a segment cut at a pass boundary emits
+one extra partial sum. A window of an ``n_t``-column tile therefore costs
+``ceil(sum_j ceil(s[w, j] / g) / (L / g))`` passes per activation row.
 
-* Fixed-length dense chain (baseline): the cascade is always ``W`` long and reduces once, so
-  each non-empty segment occupies a whole pass of ``W`` DSP-cycles, whatever ``s`` is:
-  efficiency ``Σ s / (W · #segments)`` (= the density for N:M).
-* Configurable chain (FlightLLM): a segment occupies ``ceil(s / g)`` groups and the reduction
-  nodes break the cascade there, so several short segments of the same window (different
-  output columns, same broadcast activations) share one ``W``-long cascade: efficiency
-  ``Σ s / (g · Σ ceil(s / g))``, below 1 only through the last partly filled group.
+* **Fixed chain (the dense baseline)**: the *same hardware* configured as one unbroken cascade
+  (every reduction node passes; ``g = L``): one segment -- one output column -- per pass,
+  however few values it keeps. It is this module's formula with ``g = L``.
+* **Configurable chain (FlightLLM)**: groups of ``g``, broken where segments end.
 
-The ratio of the two is :func:`chain_efficiency`'s ``ratio``. For exact N:M with ``n/m · W`` a
-multiple of ``g`` it is ``m / n`` (4× for 2:8); for block sparsity it varies with how many
-blocks each row keeps per window. FlightLLM's 1.6× is a whole-model average that also
-contains dense work (attention, unpruned layers) where both chains are at 100%; the model
-gives the per-GEMM figure, and the mix follows from the layers run.
+Computation efficiency = useful MACs / (passes x L) DSP-cycles; :func:`chain_efficiency`
+gives both and their ratio for any ``g``, ``L`` and window. Dense weights fill every slice in
+both configurations (ratio 1). For N:M the fixed chain reaches the density ``n/m``; the
+configurable chain loses only the unfilled tail of a segment's last group. For block sparsity
+``s`` takes multiples of the block size, and windows with no kept block cost nothing in
+either configuration.
 
-Timing: the engine has ``num_dsps // g`` groups, each taking one group-pass (``g`` MACs of
-one activation row) per cycle, so a tile costs ``ceil(passes / groups)`` plus one fill
-(``g · stage_latency + reduction_latency``). Decode GEMV (``M = 1``) keeps activations and
-outputs on chip ("always-on-chip decode"): a tile loads only its weight values and
-metadata, the DSP work is small, and the run is bound by weight bytes over HBM bandwidth.
+Timing: a tile of ``tm`` activation rows and ``P`` passes per row costs
+``ceil(tm * P / C)`` cycles plus one fill, ``L * stage_latency + reduction_latency +
+accumulate_latency``. Decode GEMV (``M = 1``) keeps activations on chip ("always-on-chip
+decode"): a tile loads only its weight values and metadata and writes its outputs; the run is
+bound by weight bytes over HBM bandwidth.
 """
 
 from __future__ import annotations
@@ -60,13 +72,10 @@ from ._tiling import (
 )
 from .base import GemmWork, TilePlan
 
-__all__ = ["DspChainEngine", "FIXED_CASCADE_GROUPS", "window_nnz", "chain_efficiency"]
-
-#: Groups linked into the fixed-length dense cascade of the baseline (window ``W = 4·g``).
-FIXED_CASCADE_GROUPS = 4
+__all__ = ["DspChainEngine", "window_nnz", "chain_passes", "chain_efficiency"]
 
 
-def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups, fill) -> int:
+def _decode_columns(arch, n, w_elems, meta_bits, eb, work, fill) -> int:
     """Columns per decode tile, each tile a whole number of DRAM stripes.
 
     With two input slots the load of tile ``i + 2`` is issued when tile ``i`` finishes
@@ -80,7 +89,6 @@ def _decode_columns(arch, n, w_elems, meta_bits, eb, passes, groups, fill) -> in
     total_bytes = w_elems.sum() * eb + meta_bits.sum() / 8
     col_bytes = total_bytes / max(1, n)
     bus = total_bytes / (arch.dram.bandwidth_gbps * 1e9 / (arch.clock_mhz * 1e6))
-    work = passes.sum() / groups
     lat = arch.dram.latency_cycles(arch.clock_mhz)
     if bus > work:
         tiles = 0.5 * (bus - work) / max(1, lat + fill)
@@ -130,37 +138,115 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
     return out
 
 
+def chain_passes(
+    counts: np.ndarray, group: int, cascade: int, col_starts: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Cascade passes, groups issued and partial sums emitted per window and column tile.
+
+    Parameters
+    ----------
+    counts : numpy.ndarray
+        ``s[w, j]``: values column ``j`` keeps in window ``w`` (:func:`window_nnz`).
+    group, cascade : int
+        Group length ``g`` and cascade length ``L`` (a multiple of ``g``); ``g = L`` is the
+        unbroken (fixed) cascade.
+    col_starts : numpy.ndarray, optional
+        First column of every column tile (segments share passes only inside a tile); one tile
+        of all columns when omitted.
+
+    Returns
+    -------
+    (passes, groups, psums) : tuple of numpy.ndarray, each ``(windows, column tiles)``
+        ``passes = ceil(sum_j ceil(s / g) / (L / g))``; ``groups = sum_j ceil(s / g)``;
+        ``psums``: partial sums emitted, one per non-empty segment plus one per pass boundary
+        that cuts a segment (at most ``passes - 1``; counted as that bound).
+    """
+    if cascade % group:
+        raise ConfigError(f"cascade ({cascade}) must be a multiple of group ({group})")
+    s = np.asarray(counts, dtype=np.int64)
+    starts = np.zeros(1, dtype=np.int64) if col_starts is None else np.asarray(col_starts)
+    per_pass = cascade // group
+    segs = -(-s // group)
+    if s.shape[1] == 0:
+        z = np.zeros((s.shape[0], starts.size), dtype=np.int64)
+        return z, z, z
+    groups = np.add.reduceat(segs, starts, axis=1)
+    nonempty = np.add.reduceat((s > 0).astype(np.int64), starts, axis=1)
+    passes = -(-groups // per_pass)
+    cut = np.where(per_pass > 1, np.maximum(passes - 1, 0), 0)  # g = L never cuts a segment
+    return passes, groups, nonempty + cut
+
+
 def chain_efficiency(
-    weight: np.ndarray, group: int, kind: str = "nm", *, counts: np.ndarray | None = None
+    weight: np.ndarray,
+    group: int,
+    kind: str = "nm",
+    *,
+    cascade: int,
+    window: int | None = None,
+    counts: np.ndarray | None = None,
 ) -> dict[str, float]:
-    """Computation efficiency (useful MACs / DSP-cycles) of both chains on one weight.
+    """Computation efficiency (useful MACs / DSP-cycles) of the configurable and fixed chains.
 
     Parameters
     ----------
     weight : numpy.ndarray
-        ``K × N`` weight (its real zeros are counted).
+        ``K x N`` weight (its real zeros are counted).
     group : int
-        Group length ``g`` (``chain_length``); the fixed cascade is ``FIXED_CASCADE_GROUPS·g``.
+        Group length ``g``.
     kind : {"nm", "block", "dense"}
+        ``"dense"``: the MUX cannot skip zeros (dense or unstructured weights).
+    cascade : int
+        Physical cascade length ``L`` (a multiple of ``g``).
+    window : int, optional
+        Activations broadcast to a cascade per pass; ``L`` (the dense input bandwidth) when
+        omitted. A sensitivity knob, not a tuning one: the engine always uses ``L``.
     counts : numpy.ndarray, optional
-        ``window_nnz(weight, FIXED_CASCADE_GROUPS * group, kind)`` when already computed.
+        ``window_nnz(weight, window, kind)`` when already computed.
 
     Returns
     -------
     dict
-        ``useful_macs`` (per activation row), ``configurable`` and ``fixed`` efficiencies and
-        their ``ratio``.
+        ``useful_macs`` (per activation row), ``configurable`` and ``fixed`` efficiencies,
+        their ``ratio``, and the ``passes_configurable`` / ``passes_fixed`` per row.
     """
-    window = FIXED_CASCADE_GROUPS * group
+    window = cascade if window is None else int(window)
     s = window_nnz(weight, window, kind) if counts is None else counts
-    # Useful work is the nonzero products; a dense-mode chain (dense or unstructured weights,
-    # whose zeros the MUX cannot skip) still spends DSP-cycles on the zeros.
     useful = int(np.count_nonzero(weight)) if kind == "dense" else int(s.sum())
-    cfg_cycles = int((-(-s // group)).sum()) * group
-    fixed_cycles = int(np.count_nonzero(s)) * window
-    eff_c = useful / cfg_cycles if cfg_cycles else 1.0
-    eff_f = useful / fixed_cycles if fixed_cycles else 1.0
-    return {"useful_macs": useful, "configurable": eff_c, "fixed": eff_f, "ratio": eff_c / eff_f}
+    p_cfg = int(chain_passes(s, group, cascade)[0].sum())
+    p_fix = int(chain_passes(s, cascade, cascade)[0].sum())
+    eff_c = useful / (p_cfg * cascade) if p_cfg else 1.0
+    eff_f = useful / (p_fix * cascade) if p_fix else 1.0
+    return {
+        "useful_macs": useful,
+        "configurable": eff_c,
+        "fixed": eff_f,
+        "ratio": eff_c / eff_f,
+        "passes_configurable": p_cfg,
+        "passes_fixed": p_fix,
+    }
+
+
+def _stored_weight(work, kind, s, window, K, N, w):
+    """Stored weight elements and index bits per ``(window, column)``.
+
+    N:M: value slots + ``idx_bits`` each; block: kept values + one block-row index per kept
+    ``b x b`` block, shared by its ``b`` columns; dense: every element, no metadata.
+    """
+    if kind == "nm":
+        pattern = nm_pattern_of(work.sparsity)
+        starts = np.arange(0, K, pattern.m)
+        per_pos = np.zeros(s.shape[0] * window, dtype=np.int64)
+        per_pos[starts] = np.minimum(pattern.n, np.minimum(pattern.m, K - starts))
+        win_slots = per_pos.reshape(-1, window).sum(axis=1)  # slots per window and column
+        w_elems = np.repeat(win_slots[:, None], N, axis=1)
+        return w_elems, w_elems * pattern.idx_bits
+    if kind == "block":
+        b = int(work.sparsity.block)
+        meta_bits = (s // b) * max(1, (-(-K // b) - 1).bit_length()) // b
+        return s, meta_bits
+    w_elems = window_nnz(w, window, "dense")
+    return w_elems, np.zeros_like(w_elems)
 
 
 @register_engine_model("dsp_chain")
@@ -170,13 +256,17 @@ class DspChainEngine:
     kind = "dsp_chain"
 
     def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
-        """Tiles over ``(M, N, K)`` with group-pass counts from the real weight."""
+        """Tiles over ``(M, N, K)`` with cascade-pass counts from the real weight."""
         check_work(work)
         spec = arch.engine(engine_name)
-        g = int(spec.chain_length)
-        groups = max(1, int(spec.num_dsps) // g) * int(spec.macs_per_dsp)
-        fill = g * int(spec.stage_latency) + int(spec.reduction_latency)
-        window = FIXED_CASCADE_GROUPS * g
+        g, L = int(spec.chain_length), int(spec.cascade_length)
+        lanes = max(1, int(spec.num_dsps) // L) * int(spec.macs_per_dsp)  # passes per cycle
+        fill = (
+            L * int(spec.stage_latency)
+            + int(spec.reduction_latency)
+            + int(spec.accumulate_latency)
+        )
+        window = L
         kind = _kind(work.sparsity)
         if kind not in spec.supports:
             raise ConfigError(
@@ -185,26 +275,10 @@ class DspChainEngine:
             )
         M, K, N = work.m, work.k, work.n
         eb = work.elem_bytes
+        acc_b = -(-int(arch.widths.acc) // 8)
         w = np.asarray(work.weight)
         s = window_nnz(w, window, kind)  # (windows, N)
-        passes = -(-s // g)
-        # Stored weight: N:M value slots + indices; block: kept blocks + a block index each.
-        pattern = nm_pattern_of(work.sparsity)
-        if kind == "nm":
-            starts = np.arange(0, K, pattern.m)
-            per_pos = np.zeros(s.shape[0] * window, dtype=np.int64)
-            per_pos[starts] = np.minimum(pattern.n, np.minimum(pattern.m, K - starts))
-            win_slots = per_pos.reshape(-1, window).sum(axis=1)  # slots per window and column
-            w_elems = np.repeat(win_slots[:, None], N, axis=1)
-            meta_bits = w_elems * pattern.idx_bits
-        elif kind == "block":
-            b = int(work.sparsity.block)
-            w_elems = s  # kept values (zeros inside kept blocks are stored too, but rare)
-            # One block-row index per kept b×b block, shared by its b columns.
-            meta_bits = (s // b) * max(1, (-(-K // b) - 1).bit_length()) // b
-        else:
-            w_elems = window_nnz(w, window, "dense")
-            meta_bits = np.zeros_like(w_elems)
+        w_elems, meta_bits = _stored_weight(work, kind, s, window, K, N, w)
         decode = M == 1
 
         def cost(d):
@@ -216,26 +290,34 @@ class DspChainEngine:
         align_k = K if decode else window  # decode keeps whole weight columns per tile
         d = shrink_to_budget({"m": M, "k": K, "n": N}, {"k": align_k, "n": 1}, cost, budget)
         if decode and d["k"] >= K:
+            work_cycles = chain_passes(s, g, L)[0].sum() / lanes
             d["n"] = min(
-                d["n"], _decode_columns(arch, N, w_elems, meta_bits, eb, passes, groups, fill)
+                d["n"], _decode_columns(arch, N, w_elems, meta_bits, eb, work_cycles, fill)
             )
         m0, mlen = spans(M, d["m"])
         k0, klen = spans(K, d["k"])
         n0, nlen = spans(N, d["n"])
         wst = k0 // window
-        p_kn = np.add.reduceat(np.add.reduceat(passes, wst, axis=0), n0, axis=1)
+        passes_wn, groups_wn, psums_wn = chain_passes(s, g, L, n0)
+        p_kn = np.add.reduceat(passes_wn, wst, axis=0)
+        g_kn = np.add.reduceat(groups_wn, wst, axis=0)
+        ps_kn = np.add.reduceat(psums_wn, wst, axis=0)
         e_kn = np.add.reduceat(np.add.reduceat(w_elems, wst, axis=0), n0, axis=1)
         b_kn = np.add.reduceat(np.add.reduceat(meta_bits, wst, axis=0), n0, axis=1)
         u_kn = np.add.reduceat(np.add.reduceat(s, wst, axis=0), n0, axis=1)
         ni, mi, ki = grid3(n0.size, m0.size, k0.size)
         tm, tk, tn = mlen[mi], klen[ki], nlen[ni]
-        group_passes = tm * p_kn[ki, ni]
-        compute = -(-group_passes // groups) + fill
+        passes = tm * p_kn[ki, ni]
+        psums = tm * ps_kn[ki, ni]
+        compute = -(-passes // lanes) + fill
         w_b = e_kn[ki, ni] * eb + -(-b_kn[ki, ni] // 8)
         act_b = np.zeros_like(tm) if decode else tm * tk * eb
-        out_b = np.zeros_like(tm) if decode else tm * tn * eb
+        out_b = tm * tn * eb  # decode writes its outputs too (activations stay on chip)
         load_a, load_w, store = reuse_traffic(mi, ki, ni)
-        eff = chain_efficiency(w, g, kind, counts=s)
+        eff = chain_efficiency(w, g, kind, cascade=L, counts=s)
+        useful = (
+            int(M * np.count_nonzero(w)) if kind == "dense" else int((tm * u_kn[ki, ni]).sum())
+        )
         return TilePlan(
             engine=engine_name,
             multipliers=int(spec.num_dsps) * int(spec.macs_per_dsp),
@@ -243,27 +325,29 @@ class DspChainEngine:
             load_bytes=act_b * load_a + w_b * load_w,
             act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
-            performed_macs=group_passes * g,
-            sram_read_bytes=w_b + tm * tk * eb,
-            sram_write_bytes=tm * tn * eb,
+            performed_macs=tm * g_kn[ki, ni] * g,
+            sram_read_bytes=w_b + tm * tk * eb + psums * acc_b,
+            sram_write_bytes=tm * tn * eb + psums * acc_b,
             buffer_bytes=int((w_b + tm * tk * eb + tm * tn * eb).max()),
-            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], group_passes=group_passes),
+            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], cascade_passes=passes),
             notes={
                 "sparsity_kind": kind,
                 "decode_on_chip": decode,
                 "group_length": g,
-                "fixed_cascade_length": window,
-                "useful_macs": (
-                    int(M * np.count_nonzero(w)) if kind == "dense" else int((tm * u_kn[ki, ni]).sum())
-                ),
+                "cascade_length": L,
+                "cascades": lanes,
+                "cascade_passes": int(passes.sum()),
+                "partial_sums": int(psums.sum()),
+                "useful_macs": useful,
                 "efficiency_configurable": eff["configurable"],
                 "efficiency_fixed_chain": eff["fixed"],
                 "efficiency_ratio": eff["ratio"],
                 "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
                 # energy (hwsim.energy): the sparse MUX selects per N:M multiply; SRAM by operand
-                "select_ops": int((group_passes * g).sum()) if kind == "nm" else 0,
+                "select_ops": int((tm * g_kn[ki, ni] * g).sum()) if kind == "nm" else 0,
                 "sram_operands": {"act": [int((tm * tk * eb).sum()), 0],
-                                  "weight": [int(w_b.sum()), 0], "out": [0, int((tm * tn * eb).sum())]},
+                                  "weight": [int(w_b.sum()), 0], "out": [int((psums * acc_b).sum()),
+                                          int((tm * tn * eb + psums * acc_b).sum())]},
                 "sram_meta_read_bytes": int((-(-b_kn[ki, ni] // 8)).sum()),
             },
         )

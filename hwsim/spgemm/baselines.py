@@ -7,12 +7,14 @@ import scipy.sparse as sp
 
 from .rowwise import RowwisePlan, TaskPlan, _ceil_div
 from .spec import SpgemmSpec
-from .work import PTR_BYTES, RowWork, make_windows, segment_sums, sum_products
+from .work import PTR_BYTES, RowWork, fiber_bursts, make_windows, segment_sums, sum_products
 
 __all__ = ["plan_inner", "plan_outer"]
 
 
-def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec) -> RowwisePlan:
+def plan_inner(
+    a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec, *, burst_bytes: int = 64
+) -> RowwisePlan:
     """Inner product: every candidate ``(i, j)`` fetches row ``i`` of A and column ``j`` of B.
 
     A naive inner-product kernel knows no output structure, so its candidates are all pairs of
@@ -22,7 +24,8 @@ def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     ``partial_products`` as row-wise). The counts are closed forms over row blocks
     (``sum_i sum_j (a_i + b_j) = n_cols * sum_i a_i + n_rows * nnz(B)``): the pairs are never
     materialised. Tasks are blocks of rows (``window_rows`` at most, at least four blocks per
-    core).
+    core). Every fetch is a gather of one fibre: its DRAM bursts are counted from the fibre's
+    real offsets (:func:`~hwsim.spgemm.work.fiber_bursts`; B's columns as a CSC copy).
 
     The output is computed as the dataflow does: per ``(i, j)``, the products along ``k`` in
     ascending ``k`` order, summed (:func:`~hwsim.spgemm.work.sum_products`, in row blocks).
@@ -42,11 +45,16 @@ def plan_inner(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
     cand = nr_blk * nc
     fetched = nc * sa_blk + nr_blk * nnz_b  # entries of A and B streamed by all candidates
     read = fetched * eb + cand * 4 * PTR_BYTES
+    ib, vb = spec.index_bytes, spec.value_bytes
+    a_fb = np.where(a_rows > 0, fiber_bursts(a.indptr, ib, vb, burst_bytes), 0)
+    col_ptr = np.r_[np.int64(0), np.cumsum(work.b_col_nnz, dtype=np.int64)]
+    b_fb = np.where(work.b_col_nnz > 0, fiber_bursts(col_ptr, ib, vb, burst_bytes), 0)
+    bursts = nc * segment_sums(a_fb, bounds) + nr_blk * int(b_fb.sum())
     compute = spec.window_overhead_cycles + _ceil_div(
         fetched + pp_blk * spec.instr_per_product, spec.issue_width
     )
     write = nnz_blk * eb + np.diff(bounds) * PTR_BYTES
-    phase = TaskPlan("dot", read, compute, np.zeros_like(read), write)
+    phase = TaskPlan("dot", read, compute, np.zeros_like(read), write, bursts)
     out = sum_products(a, b, order="rowwise")
     total_fetched = int(fetched.sum())
     counters = {

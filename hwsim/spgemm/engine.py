@@ -160,11 +160,11 @@ def plan_spgemm(
         from .rowwise import plan_rowwise
 
         kw = {} if chunk_products is None else {"chunk_products": int(chunk_products)}
-        plan = plan_rowwise(A, B, work, spec, **kw)
+        plan = plan_rowwise(A, B, work, spec, burst_bytes=machine.dram.burst_bytes, **kw)
     elif dataflow == "inner":
         from .baselines import plan_inner
 
-        plan = plan_inner(A, B, work, spec)
+        plan = plan_inner(A, B, work, spec, burst_bytes=machine.dram.burst_bytes)
     else:
         from .baselines import plan_outer
 

@@ -11,7 +11,15 @@ import scipy.sparse as sp
 from ..errors import CheckFailedError
 from .hashing import hash_slots, linear_probe
 from .spec import SpgemmSpec
-from .work import PTR_BYTES, RowWork, expand_rowwise, make_windows, segment_sums
+from .work import (
+    PTR_BYTES,
+    RowWork,
+    expand_rowwise,
+    fiber_bursts,
+    make_windows,
+    range_bursts,
+    segment_sums,
+)
 
 __all__ = [
     "TaskPlan",
@@ -46,6 +54,9 @@ class TaskPlan:
         Core cycles after the overlapped part (write-back scan and compaction).
     write_bytes : numpy.ndarray
         DRAM bytes the task writes at its end (not waited for by the worker).
+    read_bursts : numpy.ndarray or None
+        DRAM bursts the task's reads touch when they gather scattered pieces (rows of B...);
+        None: contiguous reads, ``ceil(read_bytes / burst_bytes)`` bursts.
     """
 
     name: str
@@ -53,10 +64,13 @@ class TaskPlan:
     compute_cycles: np.ndarray
     tail_cycles: np.ndarray
     write_bytes: np.ndarray
+    read_bursts: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         for k in ("read_bytes", "compute_cycles", "tail_cycles", "write_bytes"):
             setattr(self, k, np.asarray(getattr(self, k), dtype=np.int64).reshape(-1))
+        if self.read_bursts is not None:
+            self.read_bursts = np.asarray(self.read_bursts, dtype=np.int64).reshape(-1)
 
     @property
     def tasks(self) -> int:
@@ -129,6 +143,9 @@ class BRowCache:
         Windows whose distinct rows of B did not all fit the cache.
     uncached_rows : int
         Distinct (window, row of B) pairs left out of the cache (re-fetched at every reference).
+    hit_bursts : numpy.ndarray or None
+        Per window: DRAM bursts of B's indices and values the hits did not fetch (when
+        :func:`b_row_cache` is given ``row_bursts``).
     """
 
     hits: np.ndarray
@@ -136,9 +153,16 @@ class BRowCache:
     references: int
     overflow_windows: int
     uncached_rows: int
+    hit_bursts: np.ndarray | None = None
 
 
-def b_row_cache(a: sp.csr_array, b: sp.csr_array, bounds: np.ndarray, spec: SpgemmSpec) -> BRowCache:
+def b_row_cache(
+    a: sp.csr_array,
+    b: sp.csr_array,
+    bounds: np.ndarray,
+    spec: SpgemmSpec,
+    row_bursts: np.ndarray | None = None,
+) -> BRowCache:
     """Window-scoped cache for rows of B (``spec.b_cache_bytes`` per core; 0: no cache).
 
     Every window starts with an empty cache (its core keeps nothing from earlier windows).
@@ -158,7 +182,7 @@ def b_row_cache(a: sp.csr_array, b: sp.csr_array, bounds: np.ndarray, spec: Spge
     zeros = np.zeros(nwin, dtype=np.int64)
     cap = int(spec.b_cache_bytes)
     if cap <= 0 or nref == 0 or nwin == 0:
-        return BRowCache(zeros, zeros.copy(), nref, 0, 0)
+        return BRowCache(zeros, zeros.copy(), nref, 0, 0, zeros.copy())
     eb = spec.entry_bytes
     b_row = np.diff(b.indptr).astype(np.int64)
     arow = np.repeat(np.arange(a.shape[0], dtype=np.int64), np.diff(a.indptr))
@@ -180,8 +204,11 @@ def b_row_cache(a: sp.csr_array, b: sp.csr_array, bounds: np.ndarray, spec: Spge
     hits = np.bincount(g_w, weights=hits_g, minlength=nwin).astype(np.int64)
     hit_el = np.bincount(g_w, weights=hits_g * b_row[g_k], minlength=nwin).astype(np.int64)
     uncached = ~cached
+    hit_b = None
+    if row_bursts is not None:
+        hit_b = np.bincount(g_w, weights=hits_g * row_bursts[g_k], minlength=nwin).astype(np.int64)
     return BRowCache(hits, hit_el, nref, int(np.unique(g_w[uncached]).size),
-                     int(np.count_nonzero(uncached)))
+                     int(np.count_nonzero(uncached)), hit_b)
 
 
 def plan_rowwise(
@@ -191,6 +218,7 @@ def plan_rowwise(
     spec: SpgemmSpec,
     *,
     chunk_products: int = CHUNK_PRODUCTS,
+    burst_bytes: int = 64,
 ) -> RowwisePlan:
     """Exact hashing work of SMASH V1/V2/V3 on every window, and the merged output.
 
@@ -211,7 +239,10 @@ def plan_rowwise(
     pointers), so rows of B are re-fetched whenever several rows of A need them. With
     ``b_cache_bytes > 0`` a window-scoped per-core cache serves repeated references inside a
     window (:func:`b_row_cache`); every pass of a split window re-streams with the same hits
-    (the counters, like ``fetched_elements``, count one pass per window).
+    (the counters, like ``fetched_elements``, count one pass per window). DRAM moves whole
+    bursts of ``burst_bytes``: a window streams its rows of A as three contiguous ranges but
+    gathers every row of B it references, so its ``read_bursts`` count each row's own bursts
+    (:func:`~hwsim.spgemm.work.fiber_bursts`, from the row's real offsets).
 
     **Hashing.** V1/V2: one table of ``table_entries`` slots per instance, key
     ``local_row * cols(B) + col``. V3: every row of the instance hashes its column into its
@@ -272,8 +303,16 @@ def plan_rowwise(
     )
     inst_win = cat["window"]
     ninst = inst_win.size
-    bc = b_row_cache(a, b, bounds, spec)
+    ib, vb = spec.index_bytes, spec.value_bytes
+    b_data = fiber_bursts(b.indptr, ib, vb, burst_bytes) - fiber_bursts(
+        b.indptr, 0, 0, burst_bytes
+    )  # bursts of a row's indices and values (its pointers are read even on a hit)
+    bc = b_row_cache(a, b, bounds, spec, row_bursts=b_data)
     read_bytes = cat["read_bytes"] - bc.hit_elements[inst_win] * spec.entry_bytes
+    per_ref = fiber_bursts(b.indptr, ib, vb, burst_bytes)[a.indices]  # one per A[i, k]
+    gather_w = segment_sums(per_ref, a.indptr[bounds])
+    read_bursts_w = range_bursts(a.indptr, bounds, ib, vb, burst_bytes) + gather_w - bc.hit_bursts
+    read_bursts = read_bursts_w[inst_win]
     b_hits = int(bc.hits.sum())
     b_fetched = int(sums["products"]) - int(bc.hit_elements.sum())
     keys_i = cat["keys"]
@@ -310,7 +349,8 @@ def plan_rowwise(
     eb = spec.entry_bytes
     sram_r = sums["accesses"] * eb + ndist * eb
     sram_w = (atomics - sums["fragment_allocs"]) * spec.value_bytes + ndist * spec.index_bytes
-    phase = TaskPlan("hash", read_bytes, cat["compute"], cat["tail"], cat["write_bytes"])
+    phase = TaskPlan("hash", read_bytes, cat["compute"], cat["tail"], cat["write_bytes"],
+                     read_bursts)
     table = {
         "window": inst_win,
         "rows": cat["rows"],

@@ -27,7 +27,11 @@ class SimStats:
     events : int
         SimPy events processed.
     dram_read_bytes, dram_write_bytes : int
-        Traffic through the DRAM model.
+        Payload traffic through the DRAM model.
+    dram_read_bursts, dram_write_bursts : int
+        Bursts of ``burst_bytes`` that traffic took (gathers touch more than their payload).
+    burst_bytes : int
+        The DRAM's burst size.
     phase_cycles : dict
         Duration of each phase.
     log : list
@@ -45,6 +49,9 @@ class SimStats:
     events: int
     dram_read_bytes: int
     dram_write_bytes: int
+    dram_read_bursts: int = 0
+    dram_write_bursts: int = 0
+    burst_bytes: int = 1
     phase_cycles: dict[str, int] = field(default_factory=dict)
     log: list = field(default_factory=list)
     timeline: dict = field(default_factory=dict)
@@ -66,6 +73,7 @@ def phases_process(env, dram: DramModel, phases, *, workers: int, record: bool =
 
     def worker(wid: int, plan, state: dict, busy: list[int], writes: list, tl: dict):
         rb, cc, tc, wb = plan.read_bytes, plan.compute_cycles, plan.tail_cycles, plan.write_bytes
+        rbu = plan.read_bursts
         while state["next"] < plan.tasks:
             i = state["next"]
             state["next"] += 1
@@ -75,7 +83,8 @@ def phases_process(env, dram: DramModel, phases, *, workers: int, record: bool =
                 log.append(("start", plan.name, i, wid, env.now))
             work = [env.timeout(int(cc[i]))]
             if rb[i] > 0:
-                work.append(dram.read(int(rb[i]), tag=f"{plan.name}{i}"))
+                bursts = None if rbu is None else int(rbu[i])
+                work.append(dram.read(int(rb[i]), tag=f"{plan.name}{i}", bursts=bursts))
             yield env.all_of(work)
             tl["ready"][i] = env.now
             if record:
@@ -159,4 +168,7 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
         phase_cycles=out["phase_cycles"],
         log=out["log"],
         timeline=out["timeline"],
+        dram_read_bursts=int(dram.read_bursts),
+        dram_write_bursts=int(dram.write_bursts),
+        burst_bytes=int(dram.burst_bytes),
     )

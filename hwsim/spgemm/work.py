@@ -17,6 +17,9 @@ __all__ = [
     "sum_products",
     "PTR_BYTES",
     "SYMBOLIC_BLOCK",
+    "span_bursts",
+    "fiber_bursts",
+    "range_bursts",
 ]
 
 #: Partial products per row block of the symbolic product and of the baselines' functional
@@ -31,6 +34,49 @@ def segment_sums(values: np.ndarray, indptr: np.ndarray) -> np.ndarray:
     """Exact integer sums of ``values[indptr[i]:indptr[i+1]]`` for every segment ``i``."""
     c = np.r_[np.int64(0), np.cumsum(values, dtype=np.int64)]
     return c[indptr[1:]] - c[indptr[:-1]]
+
+
+def span_bursts(lo: np.ndarray, hi: np.ndarray, burst: int) -> np.ndarray:
+    """Bursts of ``burst`` bytes that the byte ranges ``[lo, hi)`` touch (0 when empty).
+
+    Arrays are assumed to start at a burst boundary, so a range touches the bursts from
+    ``lo // burst`` to ``(hi - 1) // burst``: a short piece that straddles a boundary costs two.
+    """
+    lo = np.asarray(lo, dtype=np.int64)
+    hi = np.asarray(hi, dtype=np.int64)
+    return np.where(hi > lo, (hi - 1) // burst - lo // burst + 1, 0)
+
+
+def fiber_bursts(indptr: np.ndarray, index_bytes: int, value_bytes: int, burst: int) -> np.ndarray:
+    """Bursts one fetch of each fiber (a row of a CSR / column of a CSC matrix) touches.
+
+    The fiber's indices and values live in two arrays (each burst-aligned at its start), at
+    their offsets in the matrix; its two pointers in the pointer array. The exact burst count
+    of a gather from the real addresses, not its bytes over the burst size.
+    """
+    p = np.asarray(indptr, dtype=np.int64)
+    lo, hi = p[:-1], p[1:]
+    k = np.arange(lo.size, dtype=np.int64)
+    return (
+        span_bursts(lo * index_bytes, hi * index_bytes, burst)
+        + span_bursts(lo * value_bytes, hi * value_bytes, burst)
+        + span_bursts(k * PTR_BYTES, (k + 2) * PTR_BYTES, burst)
+    )
+
+
+def range_bursts(
+    indptr: np.ndarray, bounds: np.ndarray, index_bytes: int, value_bytes: int, burst: int
+) -> np.ndarray:
+    """Bursts of streaming the consecutive fibers ``bounds[i]:bounds[i+1]`` (indices, values
+    and their ``rows + 1`` pointers: three contiguous ranges)."""
+    p = np.asarray(indptr, dtype=np.int64)
+    b = np.asarray(bounds, dtype=np.int64)
+    lo, hi = p[b[:-1]], p[b[1:]]
+    return (
+        span_bursts(lo * index_bytes, hi * index_bytes, burst)
+        + span_bursts(lo * value_bytes, hi * value_bytes, burst)
+        + span_bursts(b[:-1] * PTR_BYTES, (b[1:] + 1) * PTR_BYTES, burst)
+    )
 
 
 @dataclass(frozen=True)

@@ -319,6 +319,7 @@ def write_topology(graph: OpGraph, path: Any = None) -> str:
     has no padding column), a depthwise one a ``DP_<name>`` row (SCALE-Sim's marker), every
     other :class:`GemmOp` the row SCALE-Sim uses for a GEMM (``M × K`` ifmap, ``1 × K``
     filter, one channel, ``N`` filters) and a :class:`MatMulOp` ``batch`` such rows
+    ``<name>.<b>``. SCALE-Sim has no batch: a convolution over ``B`` images is ``B`` rows
     ``<name>.<b>``. Rows end with a comma and carry the op's ``n:m`` (``1:1`` when dense).
     Loading the text back with :func:`load_topology` gives the same MACs.
 
@@ -338,7 +339,9 @@ def write_topology(graph: OpGraph, path: Any = None) -> str:
         sp = getattr(op, "sparsity", None)
         nm = f"{sp.n}:{sp.m}" if hasattr(sp, "n") and hasattr(sp, "m") else "1:1"
         if isinstance(op, ConvOp):
-            lines.append(_conv_row(op, nm))
+            row = _conv_row(op, nm)  # SCALE-Sim has no batch: one row per image
+            lines.extend([row] if op.batch == 1 else
+                         [row.replace(",", f".{b},", 1) for b in range(op.batch)])
         elif isinstance(op, GemmOp):
             lines.extend(f"{op.name}{'' if op.groups == 1 else f'.{g}'}, {op.m}, {op.k}, 1, "
                          f"{op.k}, 1, {op.n}, 1, {nm}," for g in range(op.groups))
