@@ -289,3 +289,11 @@ def test_network_breakdown_sums_and_prices_sparse_overheads(training):
     assert bd["pe_array"]["select"] > 0 and bd["weight"]["metadata_read"] > 0
     t = energy_table(load_arch("sat-vcu1525"))
     assert _static(bd) == pytest.approx(sum(t.static_mw.values()) * r.cycles / 200.0 * 1e3)
+
+
+def test_spgemm_dram_energy_is_charged_on_bursts(graph):
+    r = simulate_spgemm(graph, dataflow="inner", check=False)
+    bd = r.counters["energy_breakdown"]
+    pj = load_arch("smash-piuma").energy.dram_pj_per_byte
+    assert r.counters["dram_burst_read_bytes"] >= r.dram_read_bytes
+    assert bd["dram"]["read"] == pytest.approx(r.counters["dram_burst_read_bytes"] * pj)

@@ -268,8 +268,12 @@ def simulate_spgemm(
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
+    # DRAM energy on what the bus carried: whole bursts (a gather pays for its bursts)
+    bb = int(getattr(st, "burst_bytes", 0) or 0)
+    dram = ((st.dram_read_bursts * bb, st.dram_write_bursts * bb) if bb > 1
+            else (st.dram_read_bytes, st.dram_write_bytes))
     energy, counters["energy_breakdown"] = spgemm_energy(
-        machine, name, plan, cycles=max(st.cycles, 1), dram=(st.dram_read_bytes, st.dram_write_bytes)
+        machine, name, plan, cycles=max(st.cycles, 1), dram=dram
     )
     params = {
         "dataflow": dataflow,
