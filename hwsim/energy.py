@@ -23,6 +23,9 @@ buffer            ``metadata_read``    a byte of sparse index metadata read
 every component   ``static``           ``static_mw`` x the run's time
 ================  ===================  ===============================================
 
+GEMM operands are booked on the buffer of their name (``act``, ``weight``, ``out`` or an alias
+such as ``ifmap``), or on the one ``energy.operand_buffers`` names.
+
 Default figures (used when the description leaves a figure out; each preset cites them in
 its ``provenance``):
 
@@ -181,7 +184,7 @@ class EnergyTable:
         return next(iter(self.buffers), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data of the resolved table (for ``arch show`` and the docs)."""
+        """Plain data of the resolved table (JSON-ready)."""
         return {
             "mac_pj": dict(self.mac_pj),
             "buffers_pj_per_byte": {k: {"read": r, "write": w} for k, (r, w) in self.buffers.items()},
