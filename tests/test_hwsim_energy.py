@@ -297,3 +297,16 @@ def test_spgemm_dram_energy_is_charged_on_bursts(graph):
     pj = load_arch("smash-piuma").energy.dram_pj_per_byte
     assert r.counters["dram_burst_read_bytes"] >= r.dram_read_bytes
     assert bd["dram"]["read"] == pytest.approx(r.counters["dram_burst_read_bytes"] * pj)
+
+
+def test_arch_show_prints_the_table_in_effect(capsys):
+    import json
+
+    from hwsim.cli import main
+
+    assert main(["arch", "show", "sat-vcu1525", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["energy_table"]["static_mw"]["dram"] == pytest.approx(1600.0)
+    assert doc["energy_table"]["buffers_pj_per_byte"]["act"]["read"] == pytest.approx(5.0)
+    assert main(["arch", "show", "sat-vcu1525"]) == 0
+    assert "#   static_mw: {pe_array: 15.16" in capsys.readouterr().out
