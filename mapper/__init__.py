@@ -1,5 +1,9 @@
 """From pruned networks and sparse matrices to engine work (front ends, pruning, op graph, tiling).
 
+The flow ``load → prune → map → simulate`` is :mod:`mapper.api` (``load``, ``prune``,
+``simulate``); the package exports ``load``, ``prune_graph``, ``map_graph`` and
+``simulate_network`` (``mapper.prune`` and ``mapper.simulate`` are modules).
+
 Heavy dependencies (onnx) are imported only inside the functions that need them, so
 ``import mapper`` stays light.
 """
@@ -10,8 +14,6 @@ from typing import Any
 
 __all__ = [
     "load",
-    "prune",
-    "simulate",
     "map_graph",
     "simulate_network",
     "zoo_graph",
@@ -29,8 +31,6 @@ __all__ = [
 
 _LAZY = {
     "load": "mapper.api",
-    "prune": "mapper.api",
-    "simulate": "mapper.api",
     "map_graph": "mapper.simulate",
     "simulate_network": "mapper.simulate",
     "zoo_graph": "mapper.zoo",
