@@ -95,6 +95,23 @@ class NMPeArraySpec(EngineSpec):
         """``rows * cols * n`` multipliers."""
         return self.rows * self.cols * self.n
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """Precisions the integer datapath runs natively: ``int8`` needs 8-bit activation and
+        weight widths, ``int16`` 16-bit; floating point is not supported (no FP multipliers)."""
+        w = min(self.act_width, self.weight_width)
+        return tuple(p for p, bits in (("int8", 8), ("int16", 16)) if bits <= w)
+
+    def check_precision(self, precision: str, name: str) -> None:
+        """ConfigError unless the datapath runs ``precision`` (see :attr:`precisions`)."""
+        if precision not in self.precisions:
+            have = ", ".join(self.precisions) or "none"
+            raise ConfigError(
+                f"engine {name!r}: its integer datapath is {self.act_width}-bit x "
+                f"{self.weight_width}-bit (engines.{name}.act_width/weight_width), so it "
+                f"supports precision {have}, not {precision!r}"
+            )
+
 
 @register_engine_kind("systolic")
 @dataclass(frozen=True)
@@ -320,7 +337,9 @@ class ResourcesSpec(_Spec):
 
     With ``rtl_core`` the design's DSP/LUT/FF are ``cores x`` the core's synthesis figures plus
     ``dsp``/``lut``/``ff`` for the logic outside the cores (control, address generation);
-    without it ``dsp``/``lut``/``ff`` are documented estimates of the whole design.
+    without it ``dsp``/``lut``/``ff`` are documented estimates of the whole design, plus
+    ``dsp_per_multiplier`` DSP slices per multiplier of the GEMM engines (so the estimate
+    follows an ``--array`` override as the RTL-core figures do).
     ``bram_kb``/``uram_kb`` are the on-chip memory budget; ``device``/``device_dsp`` the part
     it targets. :meth:`Architecture.resources_summary` gives the totals.
     """
@@ -332,6 +351,9 @@ class ResourcesSpec(_Spec):
     uram_kb: float = field(default=0.0, metadata=_r(0.0, 1e9))
     device: str = ""
     device_dsp: int = field(default=0, metadata=_r(0, 10**7, "DSP slices of the whole device"))
+    dsp_per_multiplier: float = field(
+        default=0.0, metadata=_r(0.0, 64.0, "estimate: DSP slices per GEMM multiplier")
+    )
     rtl_core: RtlCoreResources | None = None
     source: str = ""
 
@@ -396,6 +418,7 @@ class Architecture(_Spec):
                 f"no engine {core.engine!r}; engines: {', '.join(self.engines)}",
                 key="resources.rtl_core.engine",
             )
+        _check_derived(self)
 
     def __hash__(self) -> int:
         return hash(self.hash())
@@ -505,11 +528,17 @@ class Architecture(_Spec):
             ``buffer_kb``: what the buffers use; ``device``, ``device_dsp``, ``dsp_fraction``
             (of the device); ``multipliers`` and ``peak_macs_per_cycle_per_dsp``
             (multipliers / DSP, the ranking figure of a sweep); ``basis`` (``"rtl_core"`` or
-            ``"estimate"``) and, with an RTL core, ``cores`` and ``core`` (its figures).
+            ``"estimate"``) and, with an RTL core, ``cores`` and ``core`` (its figures);
+            ``fits_device`` (False when the design needs more DSP slices than ``device_dsp``
+            or more buffer memory than ``bram_kb + uram_kb``; None when the device is not
+            given) and ``device_warnings`` (one line per excess).
         """
         r = self.resources
         dsp, lut, ff = r.dsp, r.lut, r.ff
+        mult = self.gemm_multipliers
         out: dict[str, Any] = {"basis": "estimate"}
+        if r.rtl_core is None and r.dsp_per_multiplier:
+            dsp += math.ceil(mult * r.dsp_per_multiplier - 1e-9)
         if r.rtl_core is not None:
             core = r.rtl_core
             cores = core.core_count(self.engines[core.engine])
@@ -528,8 +557,10 @@ class Architecture(_Spec):
                     "carry": core.carry,
                 },
             }
-        mult = self.gemm_multipliers
+        warnings, known = _device_excess(self, dsp)
         return {
+            "fits_device": (not warnings) if known else None,
+            "device_warnings": warnings,
             "dsp": dsp,
             "lut": lut,
             "ff": ff,
@@ -543,6 +574,58 @@ class Architecture(_Spec):
             "peak_macs_per_cycle_per_dsp": mult / dsp if dsp else None,
             **out,
         }
+
+
+def _device_excess(arch: Architecture, dsp: int) -> tuple[list[str], bool]:
+    """Lines naming what exceeds the device, and whether the device's capacity is known."""
+    r = arch.resources
+    onchip_kb = r.bram_kb + r.uram_kb
+    known = bool(r.device_dsp) or onchip_kb > 0
+    where = f"device {r.device!r}" if r.device else "the device"
+    out = []
+    if r.device_dsp and dsp > r.device_dsp:
+        out.append(
+            f"design {arch.name!r} needs {dsp} DSP slices but {where} has {r.device_dsp} "
+            f"(resources.device_dsp)"
+        )
+    need_kb = arch.onchip_bytes / 1024
+    if onchip_kb > 0 and need_kb > onchip_kb:
+        out.append(
+            f"design {arch.name!r} needs {need_kb:.0f} KiB of buffers but {where} has "
+            f"{onchip_kb:.0f} KiB of BRAM + URAM (resources.bram_kb + uram_kb)"
+        )
+    return out, known
+
+
+def _check_derived(arch: Architecture) -> None:
+    """Fields that follow from others must agree with them (ConfigError with the key path).
+
+    ``widths.index`` is the N:M index width ``ceil(log2 m)`` of every ``nm_pe_array`` engine;
+    an RTL core's ``n``, ``m``, ``act_width``, ``weight_width``, ``acc_width`` are the
+    parameters its synthesis figures were measured for, so they must be its engine's.
+    """
+    for name, spec in arch.engines.items():
+        if not isinstance(spec, NMPeArraySpec):
+            continue
+        bits = (spec.m - 1).bit_length()
+        if arch.widths.index != bits:
+            raise ConfigError(
+                f"widths.index is {arch.widths.index} but engines.{name}.m = {spec.m} needs "
+                f"{bits}-bit indices: set widths.index to {bits}",
+                key="widths.index",
+            )
+    core = arch.resources.rtl_core
+    spec = arch.engines.get(core.engine) if core is not None else None
+    if isinstance(spec, NMPeArraySpec):
+        for f in ("n", "m", "act_width", "weight_width", "acc_width"):
+            have, want = getattr(core, f), getattr(spec, f)
+            if have != want:
+                raise ConfigError(
+                    f"the RTL core was synthesised for {f}={have} but engines.{core.engine}.{f} "
+                    f"is {want}: re-synthesise it (rtl.synth.synth_report) and update "
+                    f"resources.rtl_core, or restore {f}",
+                    key=f"resources.rtl_core.{f}",
+                )
 
 
 # -- presets --------------------------------------------------------------------------------------
