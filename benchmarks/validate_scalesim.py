@@ -7,7 +7,7 @@ dataflow, array, sparsity mode, memory mode), executed by ``benchmarks/scalesim/
 scalesim_driver.py`` in a temporary directory. SCALE-Sim's compute cycles of each layer
 ("Total Cycles" minus "Stall Cycles" of its ``COMPUTE_REPORT.csv``) are compared with
 :func:`hwsim.engines.systolic.scalesim_compute_cycles` of the layer as
-:func:`~hwsim.engines.systolic.scalesim_topology_layers` reads it.
+:func:`mapper.frontends.scalesim.scalesim_topology_layers` reads it.
 
 Usage::
 
@@ -44,9 +44,9 @@ from hwsim.engines.systolic import (  # noqa: E402
     scalesim_compute_cycles,
     scalesim_fold_cycles,
     scalesim_layer_dims,
-    scalesim_topology_layers,
 )
 from hwsim.sparsity import NMPattern  # noqa: E402
+from mapper.frontends.scalesim import scalesim_topology_layers  # noqa: E402
 
 HERE = Path(__file__).resolve().parent / "scalesim"
 DRIVER = HERE / "scalesim_driver.py"

@@ -21,9 +21,9 @@ from .result import SCHEMA_VERSION, RunResult
 
 if TYPE_CHECKING:  # pragma: no cover
     from .arch import Architecture, list_presets, load_arch
-    from .engines.training import simulate_training
     from .gemm import simulate_gemm
     from .sweep import load_results, run_sweep
+    from .training import simulate_training
 
 __all__ = [
     "__version__",
@@ -54,7 +54,7 @@ _LAZY = {
     "load_arch": "hwsim.arch",
     "list_presets": "hwsim.arch",
     "simulate_gemm": "hwsim.gemm",
-    "simulate_training": "hwsim.engines.training",
+    "simulate_training": "hwsim.training",
     "run_sweep": "hwsim.sweep",
     "load_results": "hwsim.sweep",
 }

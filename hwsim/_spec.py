@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import importlib
+import reprlib
 import types
 import typing
 from typing import Any, ClassVar
@@ -53,8 +54,24 @@ _SHORT = 60
 
 
 def _short(value: Any) -> str:
-    text = repr(value)
+    """``repr(value)`` cut to :data:`_SHORT` characters, in bounded work.
+
+    ``reprlib`` limits each level of a nested value (a YAML alias bomb expands to a huge
+    nested list: its full ``repr`` would take minutes and gigabytes before being cut).
+    """
+    text = repr(value[: _SHORT + 1]) if isinstance(value, str) else _REPR.repr(value)
     return text if len(text) <= _SHORT else f"{text[: _SHORT - 3]}..."
+
+
+def _bounded_repr() -> reprlib.Repr:
+    r = reprlib.Repr()
+    r.maxlevel = 3
+    r.maxstring = r.maxother = r.maxlong = _SHORT
+    r.maxlist = r.maxtuple = r.maxdict = r.maxset = r.maxfrozenset = r.maxdeque = r.maxarray = 8
+    return r
+
+
+_REPR = _bounded_repr()
 
 
 # -- generic validation ---------------------------------------------------------------------------

@@ -33,7 +33,7 @@ from ._spec import (  # noqa: F401  (re-exports)
     register_engine_kind,
     spec_to_dict,
 )
-from .errors import ConfigError, InputFileError
+from .errors import ConfigError
 
 _YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,6 +48,7 @@ __all__ = [
     "DramSpec",
     "DataWidths",
     "MacEnergy",
+    "BufferEnergy",
     "EnergySpec",
     "ResourcesSpec",
     "RtlCoreResources",
@@ -85,6 +86,10 @@ class NMPeArraySpec(EngineSpec):
     acc_width: int = field(default=32, metadata=_r(1, 128, "accumulator bits"))
 
     def _check(self) -> None:
+        if self.m & (self.m - 1):
+            raise ConfigError(
+                f"m must be a power of two (the selector takes log2(m)-bit indices), got {self.m}",
+                key="m")
         if self.n > self.m:
             raise ConfigError(f"n must be <= m, got n={self.n}, m={self.m}", key="n")
         if len(set(self.dataflows)) != len(self.dataflows):
@@ -262,14 +267,41 @@ class MacEnergy(_Spec):
 
 
 @dataclass(frozen=True)
+class BufferEnergy(_Spec):
+    """pJ per byte read / written of one buffer (each defaults from its bank size)."""
+
+    read_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    write_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+
+
+@dataclass(frozen=True)
 class EnergySpec(_Spec):
-    """Per-action energy table (pJ); ``source`` cites where the figures come from."""
+    """Per-action energy table (pJ) and static power (mW); ``source`` cites the figures.
+
+    Only ``mac_pj``, ``sram_pj_per_byte`` and ``dram_pj_per_byte`` are required; every other
+    figure defaults from the structure (:mod:`hwsim.energy` documents and cites each default).
+    ``sram_pj_per_byte`` is the price of a ``sram_ref_bytes`` bank; ``buffers`` overrides a
+    buffer's read/write price; ``static_mw`` a component's static power (engine, ``vector``,
+    buffer or ``dram``).
+    """
 
     mac_pj: MacEnergy
     sram_pj_per_byte: float = field(metadata=_r(0.0, 1e6))
     dram_pj_per_byte: float = field(metadata=_r(0.0, 1e6))
     atomic_pj: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    select_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per M-to-N selection"))
+    index_pj_per_byte: float | None = field(default=None, metadata=_r(0.0, 1e6))
+    hash_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per key hashed"))
+    hash_probe_pj: float | None = field(default=None, metadata=_r(0.0, 1e6, "per slot visited"))
+    sram_ref_bytes: int = field(default=32768, metadata=_r(1, 2**40, "bank of sram_pj_per_byte"))
+    buffers: dict[str, BufferEnergy] = field(default_factory=dict)
+    static_mw: dict[str, float] = field(default_factory=dict)
     source: str = ""
+
+    def _check(self) -> None:
+        for name, mw in self.static_mw.items():
+            if not 0.0 <= float(mw) <= 1e9:
+                raise ConfigError(f"expected mW in 0..1e9, got {mw!r}", key=f"static_mw.{name}")
 
     def mac(self, precision: str) -> float:
         """pJ per MAC at ``precision``; ConfigError when the table has no entry."""
@@ -412,6 +444,9 @@ class Architecture(_Spec):
         for name, spec in self.buffers.items():
             if not isinstance(spec, BufferSpec):
                 raise ConfigError(f"expected a buffer spec, got {spec!r}", key=f"buffers.{name}")
+        from .energy import check_names
+
+        check_names(self)  # energy.static_mw / energy.buffers name real components
         core = self.resources.rtl_core
         if core is not None and core.engine not in self.engines:
             raise ConfigError(
@@ -442,27 +477,19 @@ class Architecture(_Spec):
     @classmethod
     def from_yaml(cls, path: str | Path) -> Architecture:
         """Load a YAML file; a missing, unreadable or binary file raises InputFileError, bad YAML ConfigError."""
+        from ._yaml import read_user_file
+
         path = Path(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputFileError(
-                f"{path}: cannot read architecture file: {exc.strerror or exc}"
-            ) from None
-        except UnicodeDecodeError as exc:  # a binary file: name it instead of the codec
-            raise InputFileError(
-                f"{path}: not a UTF-8 text (YAML) file: byte {exc.start} is {exc.object[exc.start]:#04x}"
-            ) from None
+        text = read_user_file(path, "architecture file")
         return cls.from_yaml_text(text, source=str(path))
 
     @classmethod
     def from_yaml_text(cls, text: str, source: str = "<yaml>") -> Architecture:
         """Parse YAML text into an Architecture."""
-        try:
-            data = yaml.load(text, Loader=_YamlLoader)  # safe loader (C version when built)
-        except yaml.YAMLError as exc:
-            msg = " ".join(str(exc).split())
-            raise ConfigError(f"YAML syntax error: {msg}", source=source) from None
+        from ._yaml import load_yaml
+
+        # safe loader (C version when built); alias expansion bounded, duplicate keys refused
+        data = load_yaml(text, _YamlLoader, source)
         return cls.from_dict(data, source=source)
 
     # -- serialisation ------------------------------------------------------------------------

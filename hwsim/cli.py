@@ -12,7 +12,29 @@ from ._version import __version__
 from .errors import HwsimError
 from .result import envelope
 
-__all__ = ["main", "print_json", "print_summary", "build_parser"]
+__all__ = ["main", "print_json", "print_summary", "build_parser", "UsageError", "output_file"]
+
+
+class UsageError(HwsimError, ValueError):
+    """A command-line mistake found by a handler (not argparse): exit code 2, like argparse's."""
+
+
+def output_file(text: str) -> str:
+    """argparse ``type`` of an output path: not empty, and its folder must exist.
+
+    Checked before anything runs, so that a long simulation does not end in an unwritable path
+    (and a missing folder is never created behind the user's back).
+    """
+    import os
+
+    if not text or not text.strip():
+        raise argparse.ArgumentTypeError("expected a file path, got an empty string")
+    parent = os.path.dirname(text) or "."
+    if not os.path.isdir(parent):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: folder {parent!r} does not exist")
+    if os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"cannot write {text!r}: it is a folder")
+    return text
 
 # (subcommand, module). Each module defines ``register(subparsers)`` which adds its parser and
 # sets ``func`` (a callable taking the parsed args and returning an exit code). Modules keep
@@ -24,6 +46,8 @@ _SUBCOMMANDS: list[tuple[str, str]] = [
     ("rtl", "rtl.cli"),
     ("demo", "hwsim.cli_demo"),
     ("sweep", "hwsim.cli_sweep"),
+    ("run", "mapper.cli_run"),
+    ("prune", "mapper.cli_prune"),
 ]
 
 
@@ -41,6 +65,58 @@ def print_summary(result: dict[str, Any], keys, stream=None) -> None:
         v = result[key]
         text = f"{v:.6g}" if isinstance(v, float) else str(v)
         stream.write(f"{key:<{width}}  {text}\n")
+
+
+def _cell_text(v) -> str:
+    import math
+
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return "-"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() and abs(v) < 1e15 else f"{v:.4g}"
+    text = str(v)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def format_table(frame, columns: list[str]) -> str:
+    """Plain aligned text of ``columns`` of a DataFrame: numbers right-aligned, integral floats
+    as integers (``dsp``), other floats to 4 significant digits, missing values as ``-``."""
+    cells = [[_cell_text(v) for v in frame[c].tolist()] for c in columns]
+    widths = [max([len(c), *map(len, col)]) for c, col in zip(columns, cells, strict=True)]
+    numeric = [all(t == "-" or t.lstrip("-").replace(".", "", 1).replace("e", "", 1)
+                   .replace("+", "").isdigit() for t in col) for col in cells]
+
+    def line(items):
+        return "  ".join(t.rjust(w) if num else t.ljust(w)
+                         for t, w, num in zip(items, widths, numeric, strict=True)).rstrip()
+
+    out = [line(columns)]
+    out += [line(row) for row in zip(*cells, strict=True)]
+    return "\n".join(out)
+
+
+def fit_columns(frame, fixed: list[str], preferred: list[str], width: int) -> list[str]:
+    """``fixed`` columns then as many of ``preferred`` (in order) as fit ``width`` characters.
+
+    ``error`` (when preferred) is kept last and dropped last.
+    """
+    cols = [*fixed, *preferred]
+    while len(cols) > len(fixed) + 1 and max(
+            map(len, format_table(frame.head(50), cols).split("\n"))) > width:
+        cols.pop(-2 if cols[-1] == "error" and len(cols) > len(fixed) + 2 else -1)
+    return cols
+
+
+def parse_columns(wanted: str, have: list[str]) -> list[str]:
+    """``--columns a,b,c`` (or ``all``) checked against the available columns."""
+    if wanted.strip() == "all":
+        return list(have)
+    cols = [c.strip() for c in wanted.split(",") if c.strip()]
+    unknown = [c for c in cols if c not in have]
+    if not cols or unknown:
+        raise UsageError(f"--columns: unknown column(s) {', '.join(unknown) or '(none)'}; "
+                         f"columns: {', '.join(have)}")
+    return cols
 
 
 def print_json(payload: dict[str, Any], stream=None) -> None:
@@ -78,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
+    except UsageError as exc:
+        print(f"hwsim: error: {' '.join(str(exc).split())} (see --help)", file=sys.stderr)
+        return 2
     except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
         sys.stderr.close()
         return 0
@@ -92,9 +171,17 @@ def main(argv: list[str] | None = None) -> int:
         msg = " ".join(str(exc).split()) or "out of memory"
         print(f"hwsim: error: MemoryError: {msg}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # pragma: no cover
-        print("hwsim: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        import signal
+
+        # a second Ctrl-C while the message is printed must not become a traceback
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signum = getattr(exc, "signum", signal.SIGINT)
+        stored = getattr(exc, "stored", None)
+        what = "terminated" if signum == signal.SIGTERM else "interrupted"
+        more = f"; {stored} point(s) stored this run, re-run to resume" if stored is not None else ""
+        print(f"hwsim: {what}{more}", file=sys.stderr)
+        return 128 + int(signum)
 
 
 if __name__ == "__main__":  # pragma: no cover

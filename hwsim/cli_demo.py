@@ -6,6 +6,9 @@ import argparse
 
 __all__ = ["register"]
 
+#: Columns printed after ``workload`` by default, in order of preference (fit 100 characters).
+_DEFAULT_COLUMNS = ("cycles", "utilization", "energy_pj", "dsp", "check", "engine")
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add ``demo`` to the ``hwsim`` parser."""
@@ -19,6 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=0, help="seed of the generated operands")
     p.add_argument("--out", metavar="DIR", help="also write demo.csv and demo.json into DIR")
     p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.add_argument("--columns", default=None, metavar="A,B,C",
+                   help="columns to print (default: a set that fits 100 characters; `all`)")
     p.set_defaults(func=_run)
 
 
@@ -32,10 +37,14 @@ def _run(args: argparse.Namespace) -> int:
     if args.json:
         print_json({"seed": args.seed, "demo": table.to_dict(orient="records")})
         return 0
-    import pandas as pd
+    from .cli import fit_columns, format_table, parse_columns
 
-    with pd.option_context("display.width", 200, "display.max_columns", 20):
-        print(table.drop(columns=["wall_seconds"]).to_string(index=False))
+    shown = table.drop(columns=["wall_seconds"])
+    if args.columns is not None:
+        cols = parse_columns(args.columns, list(shown.columns))
+    else:
+        cols = fit_columns(shown, ["workload"], [c for c in _DEFAULT_COLUMNS if c in shown], 100)
+    print(format_table(shown, cols))
     sat = table.set_index("workload")["cycles"]
     print(
         f"\nSAT 2:8 vs dense GEMM speedup: "

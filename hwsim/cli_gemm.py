@@ -34,6 +34,8 @@ SUMMARY_KEYS = (
 
 def register(subparsers) -> None:
     """Add ``gemm`` to the ``hwsim`` parser."""
+    from .cli import output_file
+
     p = subparsers.add_parser(
         "gemm",
         help="simulate a GEMM out[M,N] = act[M,K] @ weight[K,N] with a sparse weight",
@@ -62,7 +64,8 @@ def register(subparsers) -> None:
         help="compare the engine output with the dense NumPy product (default on)",
     )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trace", default=None, metavar="FILE.json", help="write a Chrome trace")
+    p.add_argument("--trace", default=None, metavar="FILE.json", type=output_file,
+                   help="write a Chrome trace (its folder must exist)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     p.set_defaults(func=_run)
 

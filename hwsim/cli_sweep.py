@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+from .cli import UsageError, fit_columns, format_table, output_file, parse_columns
+
 __all__ = ["register", "run"]
 
 
@@ -46,8 +48,14 @@ def register(subparsers) -> None:
     p.add_argument("--no-retry-errors", action="store_true",
                    help="do not re-run points stored with an error")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--csv", default=None, metavar="OUT.csv", help="export the table as CSV")
-    p.add_argument("--parquet", default=None, metavar="OUT.parquet",
+    p.add_argument("--max-points", type=_positive, default=None, metavar="N",
+                   help="largest sweep run (default 10000; the grid is counted first)")
+    p.add_argument("--columns", default=None, metavar="A,B,C",
+                   help="`show`: the columns to print (default: the axes and a few results, "
+                        "to fit 100 characters); `--columns all` for every column")
+    p.add_argument("--csv", default=None, type=output_file, metavar="OUT.csv",
+                   help="export the table as CSV")
+    p.add_argument("--parquet", default=None, type=output_file, metavar="OUT.parquet",
                    help="export the table as Parquet")
     p.add_argument("--json", action="store_true", help="print the summary as JSON")
     p.add_argument("--json-rows", action="store_true",
@@ -68,14 +76,29 @@ def _export(args, db, keys=None) -> dict:
     return out
 
 
+#: Result columns ``sweep show`` prints after the axes by default, in order of preference.
+SHOW_COLUMNS = ("status", "cycles", "utilization", "energy_pj", "dsp", "check", "error")
+#: Width the default ``sweep show`` table fits in.
+SHOW_WIDTH = 100
+
+
+def _pick_columns(frame, wanted: str | None, axes: list[str]) -> list[str]:
+    have = list(frame.columns)
+    if wanted is not None:
+        return parse_columns(wanted, have)
+    fixed = [c for c in axes if c in have]
+    return fit_columns(frame, fixed, [c for c in SHOW_COLUMNS if c in have], SHOW_WIDTH)
+
+
 def _show(args: argparse.Namespace) -> int:
     from .cli import print_json
     from .store import SweepStore
 
     if not args.show_store:
-        raise ValueError("`hwsim sweep show` needs a STORE file")
+        raise UsageError("`hwsim sweep show` needs a STORE file: hwsim sweep show STORE.sqlite")
     with SweepStore(args.show_store, create=False) as db:
         frame = db.to_frame()
+        axes = list(dict.fromkeys(a for r in db.rows() for a in r["axes"]))
         exported = _export(args, db)
     if args.json or args.json_rows:
         failed = int((frame["status"] == "error").sum()) if len(frame) else 0
@@ -83,11 +106,11 @@ def _show(args: argparse.Namespace) -> int:
         if args.json_rows:
             payload["rows"] = _rows(frame)
         print_json(payload)
+    elif not len(frame):
+        print("(empty store)")
     else:
-        import pandas as pd
-
-        with pd.option_context("display.max_rows", 200, "display.width", 160):
-            print(frame.to_string(index=False) if len(frame) else "(empty store)")
+        cols = _pick_columns(frame, args.columns, axes)
+        print(format_table(frame, cols))
     return 0
 
 
@@ -98,14 +121,18 @@ def run(args: argparse.Namespace) -> int:
     if args.spec == "show":
         return _show(args)
     if args.show_store:
-        raise ValueError(f"unexpected argument {args.show_store!r} (only `show` takes a STORE)")
+        raise UsageError(f"unexpected argument {args.show_store!r} (only `show` takes a STORE)")
     if args.scheduler and args.executor != "dask":
-        raise ValueError("--scheduler needs --executor dask")
+        raise UsageError("--scheduler needs --executor dask")
+    if args.columns is not None:
+        raise UsageError("--columns applies to `hwsim sweep show` only")
     from .store import SweepStore
     from .sweep import load_spec, run_sweep
 
     spec = load_spec(args.spec)
     store = args.store or f"{spec.name or Path(args.spec).stem}.sqlite"
+    if args.store is not None and not args.store.strip():
+        raise UsageError("--store: expected a file path, got an empty string")
     client = None
     executor = args.executor
     try:
@@ -114,11 +141,13 @@ def run(args: argparse.Namespace) -> int:
 
             distributed = require("distributed", "sweep", "the dask executor")
             client = executor = distributed.Client(args.scheduler, timeout="10s")
-        with SweepStore(store) as db:
-            report = run_sweep(spec, store=db, executor=executor, max_workers=args.workers,
-                               progress=not args.no_progress, fail_fast=args.fail_fast,
-                               retry_errors=not args.no_retry_errors)
-            keys = list(report.frame["key"]) if len(report.frame) else []
+        # the store is created by run_sweep only once the whole spec has expanded, so a
+        # spec rejected at validation leaves no file behind
+        report = run_sweep(spec, store=store, executor=executor, max_workers=args.workers,
+                           progress=not args.no_progress, fail_fast=args.fail_fast,
+                           retry_errors=not args.no_retry_errors, max_points=args.max_points)
+        keys = list(report.frame["key"]) if len(report.frame) else []
+        with SweepStore(store, create=False) as db:
             exported = _export(args, db, keys)
     finally:
         if client is not None:

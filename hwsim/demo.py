@@ -97,6 +97,7 @@ def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = T
         from .result import envelope
 
         out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)  # the output folder itself; writes create none
         atomic_write_text(out / "demo.csv", table.to_csv(index=False))
         # The same document as ``hwsim demo --json``: versioned like every JSON hwsim writes.
         atomic_write_json(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,14 @@ from .result import RunResult
 
 __all__ = [
     "simulate_gemm",
+    "GemmJob",
+    "prepare_gemm",
+    "plan_gemm",
+    "check_gemm",
+    "gemm_result",
+    "gemm_energy",
+    "gemm_energy_breakdown",
+    "ROW_LIMIT",
     "parse_array",
     "pick_engine",
     "run_arguments",
@@ -236,7 +245,7 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check):
             ) from None
     act, reason = None, None
     if not check:
-        reason = "functional check disabled (--no-check)"
+        reason = "functional check disabled (check=False)"
     elif m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
         reason = (
             f"operands too large for the check: M*K+K*N+M*N = {m_eff * k + k * n + m_eff * n} "
@@ -318,6 +327,237 @@ def _table(plan: TilePlan, st: PipelineStats):
     return pd.DataFrame(cols)
 
 
+@dataclass
+class GemmJob:
+    """A validated GEMM ready to plan: what :func:`prepare_gemm` returns.
+
+    Attributes
+    ----------
+    arch : Architecture
+        The architecture (with any ``array`` override applied).
+    engine : str
+        Engine name in ``arch``.
+    model : GemmEngine
+        The engine model (``plan`` / ``compute``).
+    work : GemmWork
+        Shapes, operands and sparsity.
+    params : dict
+        The inputs that define the run (for the result).
+    check_reason : str or None
+        Why the functional check will not run (``None`` when it will).
+    started : float
+        ``time.perf_counter()`` when preparation began (wall time of the run).
+    """
+
+    arch: Architecture
+    engine: str
+    model: Any
+    work: GemmWork
+    params: dict
+    check_reason: str | None
+    started: float
+
+
+#: Largest ``m * batch`` the model plans (rows of the activation): tiles grow with M.
+ROW_LIMIT = 2**26
+
+
+def prepare_gemm(
+    arch: Architecture | str | Path,
+    m: int,
+    k: int,
+    n: int,
+    *,
+    sparsity: Any = "dense",
+    weight: np.ndarray | None = None,
+    engine: str | None = None,
+    dataflow: str | None = None,
+    precision: str = "int8",
+    batch: int = 1,
+    array: Any = None,
+    check: bool = True,
+    seed: int = 0,
+) -> GemmJob:
+    """Validate a GEMM and build its operands (first step of :func:`simulate_gemm`).
+
+    Parameters are those of :func:`simulate_gemm` (without ``training`` and ``trace``).
+
+    Returns
+    -------
+    GemmJob
+
+    Raises
+    ------
+    ShapeError, ConfigError, PatternError, TypeError, ValueError
+        As :func:`simulate_gemm`.
+    """
+    t0 = time.perf_counter()
+    arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
+    _check_precision(precision)
+    if m * batch > ROW_LIMIT:
+        raise ShapeError(
+            f"m*batch = {m}*{batch} = {m * batch} activation rows exceed the model's limit of "
+            f"{ROW_LIMIT} (tiles grow with the rows); simulate fewer rows and scale"
+        )
+    name, arch = _engine_with_array(arch, engine, array)
+    spec = arch.engine(name)
+    flow = _pick_dataflow(spec, dataflow)
+    sp_spec = _sparsity(sparsity)
+    m_eff = m * batch
+    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, check)
+    work = GemmWork(
+        m=m_eff, k=k, n=n, weight=w, sparsity=sp_spec, precision=precision, dataflow=flow,
+        act=act, seed=seed,
+    )
+    params = {
+        "m": m,
+        "k": k,
+        "n": n,
+        "batch": batch,
+        "sparsity": str(sp_spec),
+        "precision": precision,
+        "dataflow": flow,
+        "engine_kind": spec.kind,
+        "array": None if array is None else list(parse_array(array)),
+        "training": False,
+        "weight_given": weight is not None,
+    }
+    return GemmJob(arch, name, engine_model(spec.kind), work, params, reason, t0)
+
+
+def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
+    name = pick_engine(arch, engine)
+    if array is not None:
+        r, c = parse_array(array)
+        kind = arch.engine(name).kind
+        if not {"rows", "cols"} <= {f.name for f in dataclasses.fields(arch.engine(name))}:
+            raise ConfigError(
+                f"array (RxC) applies to engines with a rows x cols geometry (systolic, "
+                f"nm_pe_array), not to {kind} engine {name!r}"
+            )
+        arch = arch.with_engine_overrides(name, rows=r, cols=c)
+    spec = arch.engine(name)
+    if not type(spec).gemm_capable:
+        raise ConfigError(f"engine {name!r} has kind {spec.kind!r}, which cannot run a GEMM")
+    return name, arch
+
+
+def plan_gemm(job: GemmJob) -> TilePlan:
+    """The engine's tile plan of ``job`` (closed forms on the real sparsity)."""
+    return job.model.plan(job.work, job.arch, job.engine)
+
+
+def check_gemm(job: GemmJob) -> tuple[str, str | None, float]:
+    """Run the functional check of ``job``.
+
+    Returns
+    -------
+    (state, reason, seconds) : tuple
+        ``("passed", None, s)`` or ``("skipped", why, 0.0)``.
+
+    Raises
+    ------
+    CheckFailedError
+        The engine's output differs from the dense NumPy reference (first mismatch named).
+    """
+    if job.work.act is None:
+        return "skipped", job.check_reason, 0.0
+    t = time.perf_counter()
+    _check(job.model, job.work, job.arch, job.engine)
+    return "passed", None, time.perf_counter() - t
+
+
+def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
+                dram_bytes: int) -> float:
+    """Dynamic energy (pJ) of a GEMM from its totals alone, priced by :mod:`hwsim.energy`.
+
+    MACs at ``precision``, ``sram_bytes`` as reads of the first buffer, ``dram_bytes``; no
+    selector, metadata or static energy (a driver with the plan uses
+    :func:`gemm_energy_breakdown`).
+    """
+    from .energy import energy_breakdown
+
+    first = next(iter(arch.buffers), None)
+    counts = {("dram", "read"): dram_bytes, (pick_engine(arch, None), "mac"): performed}
+    if first is not None:
+        counts[(first, "read")] = sram_bytes
+    return energy_breakdown(arch, counts, 0, precision=precision, static=False)[0]
+
+
+def gemm_energy_breakdown(arch: Architecture, plan: TilePlan, work: GemmWork, *,
+                          cycles: float = 0, dram: tuple[int, int] = (0, 0), static: bool = True):
+    """Energy of a planned GEMM from the architecture's per-action table (:mod:`hwsim.energy`).
+
+    Parameters
+    ----------
+    arch : Architecture
+    plan : TilePlan
+        Its MACs, selections and per-buffer SRAM bytes are priced.
+    work : GemmWork
+        Gives the precision and the N:M window of the selections.
+    cycles : float
+        Run cycles the static power is charged over (with ``static``).
+    dram : (int, int)
+        DRAM bytes read and written.
+    static : bool
+        Add static power of every component over ``cycles``.
+
+    Returns
+    -------
+    (total_pj, breakdown) : tuple
+        As :func:`hwsim.energy.energy_breakdown`.
+    """
+    from .energy import energy_breakdown, plan_counts
+    from .engines._tiling import nm_pattern_of
+
+    counts = plan_counts(arch, plan)
+    counts[("dram", "read")], counts[("dram", "write")] = dram
+    pattern = nm_pattern_of(work.sparsity)
+    return energy_breakdown(arch, counts, cycles, precision=work.precision,
+                            m=pattern.m if pattern is not None else 1, static=static)
+
+
+def gemm_result(
+    job: GemmJob,
+    plan: TilePlan,
+    st: PipelineStats,
+    *,
+    check: tuple[str, str | None, float] = ("skipped", None, 0.0),
+) -> RunResult:
+    """Assemble the :class:`RunResult` of a planned and run GEMM (energy, counters, table)."""
+    arch, work = job.arch, job.work
+    performed = int(plan.performed_macs.sum())
+    sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
+    energy, breakdown = gemm_energy_breakdown(arch, plan, work, cycles=st.cycles,
+                                              dram=(st.dram_read_bytes, st.dram_write_bytes))
+    util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
+    counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
+    counters.update({k_: v for k_, v in plan.notes.items()
+                     if k_ not in _RESULT_FIELDS and k_ != "sram_operands"})
+    counters["energy_breakdown"] = breakdown
+    counters.update(resource_counters(arch, work.dense_macs, st.cycles))
+    counters["check_wall_seconds"] = check[2]
+    return RunResult.from_stats(
+        arch=arch,
+        stats=st,
+        started=job.started,
+        kind="gemm",
+        engine=job.engine,
+        dense_macs=work.dense_macs,
+        performed_macs=performed,
+        utilization=util,
+        sram_read_bytes=sram_r,
+        sram_write_bytes=sram_w,
+        energy_pj=energy,
+        check=check[0],
+        check_reason=check[1] if check[0] != "passed" else None,
+        seed=work.seed,
+        counters=counters,
+        params=dict(job.params),
+        table=_table(plan, st),
+    )
+
+
 def simulate_gemm(
     arch: Architecture | str | Path,
     m: int,
@@ -359,7 +599,7 @@ def simulate_gemm(
     array : str or (int, int), optional
         ``"RxC"`` override of the engine's rows and columns.
     training : bool
-        Run SAT's three training GEMMs (``hwsim.engines.training.simulate_training``).
+        Run SAT's three training GEMMs (``hwsim.training.simulate_training``).
     check : bool
         Compare the engine's numerical output with the dense NumPy product.
     seed : int
@@ -384,99 +624,24 @@ def simulate_gemm(
     TypeError, ValueError
         ``seed`` is not a non-negative integer.
     """
-    t0 = time.perf_counter()
-    arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
-    _check_precision(precision)
-    name = pick_engine(arch, engine)
-    if array is not None:
-        r, c = parse_array(array)
-        kind = arch.engine(name).kind
-        if not {"rows", "cols"} <= {f.name for f in dataclasses.fields(arch.engine(name))}:
-            raise ConfigError(
-                f"--array RxC applies to engines with a rows x cols geometry (systolic, "
-                f"nm_pe_array), not to {kind} engine {name!r}"
-            )
-        arch = arch.with_engine_overrides(name, rows=r, cols=c)
-    spec = arch.engine(name)
-    if not type(spec).gemm_capable:
-        raise ConfigError(f"engine {name!r} has kind {spec.kind!r}, which cannot run a GEMM")
-    flow = _pick_dataflow(spec, dataflow)
-    sp_spec = _sparsity(sparsity)
     if training:
-        return _training(
-            arch, m, k, n, sp_spec, weight, name, flow, precision, batch, check, seed, trace
+        from .training import simulate_training
+
+        return simulate_training(
+            arch, m, k, n, sparsity=sparsity, weight=weight, engine=engine, dataflow=dataflow,
+            precision=precision, batch=batch, array=array, check=check, seed=seed, trace=trace,
         )
-    m_eff = m * batch
-    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, check)
-    work = GemmWork(
-        m=m_eff,
-        k=k,
-        n=n,
-        weight=w,
-        sparsity=sp_spec,
-        precision=precision,
-        dataflow=flow,
-        act=act,
-        seed=seed,
+    job = prepare_gemm(
+        arch, m, k, n, sparsity=sparsity, weight=weight, engine=engine, dataflow=dataflow,
+        precision=precision, batch=batch, array=array, check=check, seed=seed,
     )
-    model = engine_model(spec.kind)
-    plan = model.plan(work, arch, name)
+    plan = plan_gemm(job)
     events: list | None = trace if isinstance(trace, list) else ([] if trace else None)
-    st = run_tiles(plan, arch, trace=events)
-    t_check = time.perf_counter()
-    if act is not None:
-        _check(model, work, arch, name)
-        check_state, reason = "passed", None
-    else:
-        check_state = "skipped"
-    check_seconds = time.perf_counter() - t_check
+    st = run_tiles(plan, job.arch, trace=events)
+    result = gemm_result(job, plan, st, check=check_gemm(job))
     if trace is not None and not isinstance(trace, list):
         write_trace(trace, events)
-    performed = int(plan.performed_macs.sum())
-    sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
-    e = arch.energy
-    energy = (
-        performed * e.mac(precision)
-        + (sram_r + sram_w) * e.sram_pj_per_byte
-        + (st.dram_read_bytes + st.dram_write_bytes) * e.dram_pj_per_byte
-    )
-    util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
-    counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
-    counters.update({k_: v for k_, v in plan.notes.items() if k_ not in _RESULT_FIELDS})
-    counters.update(resource_counters(arch, m_eff * k * n, st.cycles))
-    counters["check_wall_seconds"] = check_seconds
-    params = {
-        "m": m,
-        "k": k,
-        "n": n,
-        "batch": batch,
-        "sparsity": str(sp_spec),
-        "precision": precision,
-        "dataflow": flow,
-        "engine_kind": spec.kind,
-        "array": None if array is None else list(parse_array(array)),
-        "training": False,
-        "weight_given": weight is not None,
-    }
-    return RunResult.from_stats(
-        arch=arch,
-        stats=st,
-        started=t0,
-        kind="gemm",
-        engine=name,
-        dense_macs=m_eff * k * n,
-        performed_macs=performed,
-        utilization=util,
-        sram_read_bytes=sram_r,
-        sram_write_bytes=sram_w,
-        energy_pj=float(energy),
-        check=check_state,
-        check_reason=reason,
-        seed=seed,
-        counters=counters,
-        params=params,
-        table=_table(plan, st),
-    )
+    return result
 
 
 _RESULT_FIELDS = frozenset(RunResult.__dataclass_fields__)
@@ -504,27 +669,3 @@ def resource_counters(arch: Architecture, dense_macs: int, cycles: int) -> dict[
         "resources_basis": res["basis"],
         "macs_per_cycle_per_dsp": dense_macs / (cycles * dsp) if dsp and cycles else None,
     }
-
-
-def _training(arch, m, k, n, spec, weight, name, flow, precision, batch, check, seed, trace):
-    from .engines.training import simulate_training  # imports this module: load it lazily
-
-    events = trace if isinstance(trace, list) else ([] if trace else None)
-    result = simulate_training(
-        arch,
-        m,
-        k,
-        n,
-        sparsity=spec,
-        weight=weight,
-        engine=name,
-        dataflow=flow,
-        precision=precision,
-        batch=batch,
-        check=check,
-        seed=seed,
-        trace=events,
-    )
-    if trace is not None and not isinstance(trace, list):
-        write_trace(trace, events)
-    return result

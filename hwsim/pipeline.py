@@ -17,7 +17,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from .arch import Architecture
     from .engines.base import TilePlan
 
-__all__ = ["PipelineStats", "CountingEnvironment", "run_tiles", "trace_document", "write_trace"]
+__all__ = [
+    "PipelineStats", "PlanTimes", "EngineSlots", "CountingEnvironment", "plan_process",
+    "run_tiles", "trace_document", "write_trace",
+]
 
 #: Chrome-trace process id of the accelerator and the first DRAM channel thread id.
 _PID = 1
@@ -80,6 +83,168 @@ class PipelineStats:
         return int(self.compute_start.size)
 
 
+@dataclass
+class PlanTimes:
+    """Per-tile times of one plan run by :func:`plan_process` (cycles), filled as it runs.
+
+    Attributes
+    ----------
+    load_start, load_end, compute_start, compute_end, store_end : numpy.ndarray
+        One entry per tile.
+    done : float
+        Time its last store completed (the plan's outputs are all written).
+    acquired : float
+        Time the plan got its engine (its dependencies were done and the previous plan on the
+        engine had finished computing): where its own span on the engine's timeline begins.
+    """
+
+    load_start: np.ndarray
+    load_end: np.ndarray
+    compute_start: np.ndarray
+    compute_end: np.ndarray
+    store_end: np.ndarray
+    done: float = 0.0
+    acquired: float = 0.0
+
+    @classmethod
+    def empty(cls, n: int) -> PlanTimes:
+        """Zeroed arrays for ``n`` tiles."""
+        z = [np.zeros(n, dtype=np.float64) for _ in range(5)]
+        return cls(*z)
+
+
+@dataclass
+class EngineSlots:
+    """The double buffers of one engine, shared by every plan that runs on it in one environment.
+
+    ``inputs`` and ``outputs`` are SimPy containers of ``slots`` buffer slots. Plans run on an
+    engine in a static order (the order their processes are created, as an offline schedule
+    fixes it): ``loads_done`` is the event that the previous plan has issued all of its loads,
+    ``computed`` the event that it has finished computing. A plan loads after the previous
+    plan's loads, as soon as a slot frees (cross-plan double buffering, bounded by the buffer),
+    and computes after the previous plan's computes. A dynamic order could deadlock: a later
+    plan that became ready first would hold the engine while its loads wait behind the
+    earlier plan's buffer slots.
+    """
+
+    inputs: simpy.Container
+    outputs: simpy.Container
+    loads_done: simpy.Event | None = None
+    computed: simpy.Event | None = None
+
+    @classmethod
+    def new(cls, env: simpy.Environment, slots: int = 2) -> EngineSlots:
+        """Fresh slots for one engine in ``env``."""
+        return cls(
+            inputs=simpy.Container(env, capacity=slots, init=slots),
+            outputs=simpy.Container(env, capacity=slots, init=slots),
+        )
+
+    def take_turn(self, env: simpy.Environment) -> tuple[simpy.Event | None, simpy.Event]:
+        """``(previous plan's computed event, this plan's computed event)`` in static order."""
+        prev, mine = self.computed, env.event()
+        self.computed = mine
+        return prev, mine
+
+
+def plan_process(
+    env: simpy.Environment,
+    plan: TilePlan,
+    dram: DramModel,
+    engine: EngineSlots,
+    times: PlanTimes,
+    *,
+    ready: simpy.Event | None = None,
+    load_after: simpy.Event | None = None,
+    tag: str = "",
+):
+    """SimPy process running one tile plan on one engine, inside a given environment.
+
+    Tile ``i+1`` loads while tile ``i`` computes (the engine's input slots); a tile computes once
+    its load finished, the previous compute is done and an output slot is free; its store starts
+    when its compute ends and overlaps later computes, contending with every other transfer of
+    the environment for the DRAM channels. A slot of the input buffer is released when the
+    tile's compute ends, an output slot when its store completes.
+
+    Parameters
+    ----------
+    env : simpy.Environment
+    plan : TilePlan
+    dram : DramModel
+        The run's one DRAM model (shared by every plan of the environment).
+    engine : EngineSlots
+        The engine's buffers and lock (shared by the plans on that engine).
+    times : PlanTimes
+        Filled with per-tile times as the plan runs.
+    ready : simpy.Event, optional
+        Must have triggered before the first compute (the plan's inputs are produced).
+    load_after : simpy.Event, optional
+        Must have triggered before the first load (inputs that come from DRAM are written).
+    tag : str
+        Prefix of the DRAM transfer tags (traces).
+    """
+    n = plan.num_tiles
+    comp = plan.compute_cycles.tolist()
+    load = plan.load_bytes.tolist()
+    store = plan.store_bytes.tolist()
+    t = times
+    prev_loads, my_loads = engine.loads_done, env.event()
+    engine.loads_done = my_loads
+    prev_compute, my_compute = engine.take_turn(env)
+    issued = simpy.Store(env)
+
+    def load_one(i: int):
+        t.load_start[i] = env.now
+        if load[i]:
+            yield dram.read(load[i], tag=f"{tag}load {i}")
+        t.load_end[i] = env.now
+
+    def loader():
+        if prev_loads is not None and not prev_loads.triggered:
+            yield prev_loads
+        if load_after is not None:
+            yield load_after
+        for i in range(n):
+            yield engine.inputs.get(1)
+            yield issued.put(env.process(load_one(i)))
+        my_loads.succeed()
+
+    pending: list = []
+
+    def storer(i: int):
+        yield dram.write(store[i], tag=f"{tag}store {i}")
+        t.store_end[i] = env.now
+        yield engine.outputs.put(1)
+
+    env.process(loader())
+    if ready is not None:
+        yield ready
+    if prev_compute is not None and not prev_compute.triggered:
+        yield prev_compute
+    t.acquired = env.now
+    for i in range(n):
+        done = yield issued.get()
+        yield done
+        yield engine.outputs.get(1)
+        t.compute_start[i] = env.now
+        if comp[i]:
+            yield env.timeout(comp[i])
+        t.compute_end[i] = env.now
+        yield engine.inputs.put(1)
+        if store[i]:
+            pending.append(env.process(storer(i)))
+        else:
+            t.store_end[i] = env.now
+            yield engine.outputs.put(1)
+    my_compute.succeed()
+    if n == 0 and not my_loads.triggered:
+        yield my_loads
+    if pending:
+        yield env.all_of(pending)
+    t.done = env.now
+    return t
+
+
 def run_tiles(
     plan: TilePlan,
     arch: Architecture,
@@ -87,13 +252,7 @@ def run_tiles(
     trace: list | None = None,
     slots: int = 2,
 ) -> PipelineStats:
-    """Run a tile plan through loads, compute and stores with double buffering.
-
-    Tile ``i+1`` loads while tile ``i`` computes (``slots`` input buffers); a tile computes once
-    its load finished, the previous compute is done and an output slot is free; its store
-    starts when its compute ends and overlaps later computes, contending with loads for the
-    DRAM channels. A slot of the input buffer is released when the tile's compute ends, an
-    output slot when its store completes.
+    """Run one tile plan alone: a fresh environment and DRAM model around :func:`plan_process`.
 
     Parameters
     ----------
@@ -115,61 +274,14 @@ def run_tiles(
     check_tile_fits(arch, plan.buffer_bytes, slots=slots)
     env = CountingEnvironment()
     dram = DramModel(env, arch.dram, arch.clock_mhz, record=trace is not None)
-    n = plan.num_tiles
-    comp = plan.compute_cycles.tolist()
-    load = plan.load_bytes.tolist()
-    store = plan.store_bytes.tolist()
-    t = {k: np.zeros(n, dtype=np.float64) for k in ("ls", "le", "cs", "ce", "se")}
-    in_free = simpy.Container(env, capacity=slots, init=slots)
-    out_free = simpy.Container(env, capacity=slots, init=slots)
-    # Loads in flight, in tile order. A load is issued as soon as an input slot is free and
-    # does not wait for the previous load to finish, so DRAM latency overlaps across the
-    # (up to ``slots``) outstanding loads while the channels stream back to back.
-    issued = simpy.Store(env)
-
-    def load_one(i: int):
-        t["ls"][i] = env.now
-        if load[i]:
-            yield dram.read(load[i], tag=f"load {i}")
-        t["le"][i] = env.now
-
-    def loader():
-        for i in range(n):
-            yield in_free.get(1)
-            yield issued.put(env.process(load_one(i)))
-
-    def storer(i: int):
-        yield dram.write(store[i], tag=f"store {i}")
-        t["se"][i] = env.now
-        yield out_free.put(1)
-
-    done_index = [0]
-
-    def compute():
-        for _ in range(n):
-            done = yield issued.get()
-            yield done
-            i = done_index[0]
-            done_index[0] += 1
-            yield out_free.get(1)
-            t["cs"][i] = env.now
-            if comp[i]:
-                yield env.timeout(comp[i])
-            t["ce"][i] = env.now
-            yield in_free.put(1)
-            if store[i]:
-                env.process(storer(i))
-            else:
-                t["se"][i] = env.now
-                yield out_free.put(1)
-
-    env.process(loader())
-    env.process(compute())
+    times = PlanTimes.empty(plan.num_tiles)
+    env.process(plan_process(env, plan, dram, EngineSlots.new(env, slots), times))
     env.run()
+    n = plan.num_tiles
     cycles = int(math.ceil(env.now - 1e-9)) if n else 0
     compute_cycles = int(plan.compute_cycles.sum())
     if trace is not None:
-        trace.extend(_trace_events(plan, arch, t, dram))
+        trace.extend(_trace_events(plan, arch, _times_dict(times), dram))
     return PipelineStats(
         compute_cycles=compute_cycles,
         stall_cycles=cycles - compute_cycles,
@@ -177,13 +289,18 @@ def run_tiles(
         events=env.events,
         dram_read_bytes=dram.read_bytes,
         dram_write_bytes=dram.write_bytes,
-        load_start=t["ls"],
-        load_end=t["le"],
-        compute_start=t["cs"],
-        compute_end=t["ce"],
-        store_end=t["se"],
+        load_start=times.load_start,
+        load_end=times.load_end,
+        compute_start=times.compute_start,
+        compute_end=times.compute_end,
+        store_end=times.store_end,
         channel_busy_cycles=dram.busy_cycles,
     )
+
+
+def _times_dict(t: PlanTimes) -> dict:
+    return {"ls": t.load_start, "le": t.load_end, "cs": t.compute_start,
+            "ce": t.compute_end, "se": t.store_end}
 
 
 def _trace_events(plan: TilePlan, arch: Architecture, t: dict, dram: DramModel) -> list[dict]:

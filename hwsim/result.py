@@ -154,7 +154,8 @@ class RunResult:
 
     # -- serialisation -------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        """Flat, JSON-ready dict: the fields, then ``counters`` at top level, then ``params``."""
+        """Flat, JSON-ready dict: the fields, then ``counters`` at top level, then ``params``;
+        network and training runs add ``layers``, one object per operation in graph order."""
         out: dict[str, Any] = {}
         for f in dataclasses.fields(self):
             if f.name in ("counters", "table", "params"):
@@ -163,6 +164,11 @@ class RunResult:
         for k, v in self.counters.items():
             out[k] = _plain(v)
         out["params"] = {k: _plain(v) for k, v in self.params.items()}
+        if self.kind in ("network", "training") and self.table is not None:
+            out["layers"] = [
+                {str(k): _plain(v) for k, v in row.items()}
+                for row in self.table.to_dict(orient="records")
+            ]
         return out
 
     def to_json(self, path: str | Path | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import json
@@ -16,7 +17,7 @@ from ._version import __version__
 from .errors import InputFileError, require
 from .result import SCHEMA_VERSION
 
-__all__ = ["SweepStore", "frame_from_rows", "STORE_SCHEMA", "STATUSES", "TIMING_COLUMNS"]
+__all__ = ["SweepStore", "StoreError", "frame_from_rows", "STORE_SCHEMA", "STATUSES", "TIMING_COLUMNS"]
 
 #: Layout version of the ``points`` table; a store written by another layout is refused.
 STORE_SCHEMA = 1
@@ -24,6 +25,10 @@ STORE_SCHEMA = 1
 STATUSES = ("ok", "error")
 #: Result columns measured on the host, the only ones that differ between identical runs.
 TIMING_COLUMNS = ("wall_seconds", "check_wall_seconds")
+
+class StoreError(InputFileError):
+    """The sweep store cannot be used: read-only, disk full, corrupt, or locked by a sweep."""
+
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -84,17 +89,13 @@ class SweepStore:
         another store layout.
     """
 
-    def __init__(self, path: str | os.PathLike = "sweep.sqlite", *, create: bool = True):
+    def __init__(self, path: str | os.PathLike = "sweep.sqlite", *, create: bool = True,
+                 lock: bool = False):
         self.path = str(path)
-        if self.path != ":memory:":
-            p = Path(self.path)
-            if not p.exists():
-                if not create:
-                    raise InputFileError(f"{self.path}: no such sweep store")
-                p.parent.mkdir(parents=True, exist_ok=True)
-            elif p.is_dir():
-                raise InputFileError(f"{self.path}: is a directory, not a sweep store")
         self._db = None
+        self._lock_fd: int | None = None
+        if self.path != ":memory:":
+            self._check_file(create, writing=lock)
         try:
             self._db = sqlite3.connect(self.path, timeout=30.0)
             tables = {
@@ -118,18 +119,91 @@ class SweepStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             # WAL + NORMAL: a committed point survives a crash of the sweep process.
             self._db.execute("PRAGMA synchronous=NORMAL")
-        except (sqlite3.DatabaseError, InputFileError) as exc:
+            if lock and self.path != ":memory:":
+                self._take_lock()
+        except (sqlite3.Error, InputFileError) as exc:
             self.close()
             if isinstance(exc, InputFileError):
                 raise
-            raise InputFileError(f"{self.path}: cannot use as a sweep store ({exc})") from None
+            raise StoreError(self._explain(exc, "cannot use as a sweep store")) from None
+
+    def _check_file(self, create: bool, writing: bool) -> None:
+        p = Path(self.path)
+        if not p.exists():
+            if not create:
+                raise InputFileError(f"{self.path}: no such sweep store")
+            p.parent.mkdir(parents=True, exist_ok=True)
+            return
+        if p.is_dir():
+            raise InputFileError(f"{self.path}: is a directory, not a sweep store")
+        if not p.is_file():
+            raise InputFileError(f"{self.path}: not a regular file, not a sweep store")
+        if p.stat().st_size == 0 and not Path(f"{self.path}-wal").exists():
+            # SQLite would silently initialise any empty file (a typo'd path, a placeholder)
+            raise InputFileError(
+                f"{self.path}: empty file (0 bytes), not a sweep store; delete it or choose "
+                "another store file")
+        if writing and not p.stat().st_mode & 0o222:
+            # chmod a-w marks a store read-only; honoured even for root, who could write it
+            raise StoreError(f"{self.path}: the sweep store is read-only (no write permission); "
+                             "nothing was run")
+
+    def _take_lock(self) -> None:
+        """One writing sweep per store: an exclusive ``flock`` held until :meth:`close`.
+
+        Released by the kernel when the process dies, so a killed sweep never leaves a stale
+        lock. The writer also checks, before any work, that it can write (read-only file
+        system, read-only file).
+        """
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            row = self._db.execute("SELECT value FROM meta WHERE name='writer_pid'").fetchone()
+            who = f" (pid {row[0]})" if row else ""
+            raise StoreError(
+                f"{self.path}: the sweep store is in use by another running sweep{who}; wait "
+                "for it to finish or use another store file") from None
+        self._lock_fd = fd
+        # a real write, so that a read-only store fails here, before any point runs
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('writer_pid', ?)",
+                         (str(os.getpid()),))
+        self._db.commit()
+
+    def _explain(self, exc: sqlite3.Error, what: str) -> str:
+        msg = " ".join(str(exc).split())
+        low = msg.lower()
+        if "readonly" in low or "read-only" in low:
+            hint = "the store is read-only"
+        elif "disk is full" in low or "disk full" in low:
+            hint = "the disk is full"
+        elif "malformed" in low or "not a database" in low or "corrupt" in low:
+            hint = "the file is corrupt; move it away and re-run to rebuild it"
+        else:
+            hint = ""
+        return f"{self.path}: {what}: {msg}" + (f" ({hint})" if hint else "")
+
+    @contextlib.contextmanager
+    def _guard(self, what: str):
+        """SQLite failures (corrupt pages, disk full, read-only) as one-line StoreErrors."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            raise StoreError(self._explain(exc, what)) from None
 
     # -- context manager ----------------------------------------------------------------------
     def close(self) -> None:
-        """Close the database (idempotent)."""
+        """Close the database and release the writer lock (idempotent)."""
         if self._db is not None:
-            self._db.close()
+            with contextlib.suppress(sqlite3.Error):
+                self._db.close()
             self._db = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # after the database: closing an fd drops POSIX locks
+            self._lock_fd = None
 
     def __enter__(self) -> SweepStore:
         return self
@@ -138,7 +212,8 @@ class SweepStore:
         self.close()
 
     def __len__(self) -> int:
-        return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
+        with self._guard("cannot read"):
+            return self._db.execute("SELECT COUNT(*) FROM points").fetchone()[0]
 
     def __repr__(self) -> str:
         return f"SweepStore({self.path!r})"
@@ -179,6 +254,12 @@ class SweepStore:
             raise ValueError("give exactly one of result= or error=")
         etype, emsg, tb = error if error is not None else (None, None, None)
         now = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        with self._guard(f"cannot store point {key}"):
+            self._put_row(key, idx, kind, error, axes, params, result, etype, emsg, tb,
+                          wall_seconds, now)
+
+    def _put_row(self, key, idx, kind, error, axes, params, result, etype, emsg, tb,
+                 wall_seconds, now) -> None:
         self._db.execute(
             "INSERT OR REPLACE INTO points VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
             (
@@ -203,25 +284,28 @@ class SweepStore:
     # -- reading ------------------------------------------------------------------------------
     def keys(self, status: str | None = None) -> set[str]:
         """Keys of the stored points, optionally only those with ``status`` (``ok``/``error``)."""
-        if status is None:
-            rows = self._db.execute("SELECT key FROM points")
-        else:
-            rows = self._db.execute("SELECT key FROM points WHERE status=?", (status,))
-        return {r[0] for r in rows}
+        with self._guard("cannot read"):
+            if status is None:
+                rows = self._db.execute("SELECT key FROM points")
+            else:
+                rows = self._db.execute("SELECT key FROM points WHERE status=?", (status,))
+            return {r[0] for r in rows}
 
     def rows(self, keys: Sequence[str] | None = None) -> list[dict[str, Any]]:
         """Stored rows as dicts (JSON columns decoded), in sweep order or in the order of ``keys``.
 
         Keys absent from the store are left out.
         """
-        cur = self._db.execute(
-            "SELECT key, idx, kind, status, axes, params, result, error_type, error_message, "
-            "traceback, wall_seconds, hwsim_version, schema_version, finished_at "
-            "FROM points ORDER BY idx, key"
-        )
-        names = [d[0] for d in cur.description]
+        with self._guard("cannot read"):
+            cur = self._db.execute(
+                "SELECT key, idx, kind, status, axes, params, result, error_type, error_message, "
+                "traceback, wall_seconds, hwsim_version, schema_version, finished_at "
+                "FROM points ORDER BY idx, key"
+            )
+            names = [d[0] for d in cur.description]
+            fetched = cur.fetchall()
         out = {}
-        for values in cur:
+        for values in fetched:
             row = dict(zip(names, values, strict=True))
             for col in ("axes", "params", "result"):
                 if row[col] is not None:

@@ -10,7 +10,9 @@ import concurrent.futures as cf
 import contextlib
 import json
 import os
+import signal
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator
@@ -21,6 +23,7 @@ from .errors import ConfigError, HwsimError, require
 from .store import TIMING_COLUMNS, SweepStore
 from .sweep_spec import (
     KEY_VERSION,
+    MAX_POINTS,
     RUN_KINDS,
     DesignPoint,
     SweepSpec,
@@ -42,7 +45,9 @@ __all__ = [
     "RUN_KINDS",
     "EXECUTORS",
     "KEY_VERSION",
+    "MAX_POINTS",
     "TIMING_COLUMNS",
+    "SweepInterrupted",
 ]
 
 EXECUTORS = ("serial", "processes", "dask")
@@ -143,6 +148,16 @@ def _outcomes_futures(pool: cf.Executor, todo, own: bool):
             pool.shutdown(wait=True, cancel_futures=True)
 
 
+def _outcomes_pool(todo, workers: int, salvage):
+    from ._pool import run_tasks
+
+    tasks = [(_execute, (p.kind, p.arch, p.run_args)) for p in todo]
+    keep = None if salvage is None else (lambda tid, out: salvage(todo[tid], out))
+    for tid, ok, out in run_tasks(tasks, workers=workers, ctx=_mp_context(),
+                                  initializer=_limit_blas_threads, salvage=keep):
+        yield todo[tid], (out if ok else {"error": (*out, ""), "wall_seconds": None})
+
+
 def _outcomes_dask(client, todo):
     distributed = require("distributed", "sweep", "the dask executor")
     futs = {}
@@ -168,7 +183,7 @@ def _is_dask_client(obj: Any) -> bool:
 
 
 @contextlib.contextmanager
-def _outcomes(executor, todo, max_workers):
+def _outcomes(executor, todo, max_workers, salvage=None):
     """Outcomes of ``todo`` as they complete, whatever the executor (one loop for all)."""
     known = (isinstance(executor, str) and executor in EXECUTORS) or _is_dask_client(executor)
     if not known and not isinstance(executor, cf.Executor):
@@ -182,9 +197,7 @@ def _outcomes(executor, todo, max_workers):
         gen = _outcomes_serial(todo)
     elif executor == "processes":
         workers = max(1, min(max_workers or os.cpu_count() or 1, len(todo) or 1))
-        pool = cf.ProcessPoolExecutor(max_workers=workers, mp_context=_mp_context(),
-                                      initializer=_limit_blas_threads)
-        gen = _outcomes_futures(pool, todo, own=True)
+        gen = _outcomes_pool(todo, workers, salvage)
     elif executor == "dask":
         distributed = require("distributed", "sweep", "the dask executor")
         n = max(1, min(max_workers or os.cpu_count() or 1, len(todo)))
@@ -270,6 +283,7 @@ def run_sweep(
     progress: bool = True,
     fail_fast: bool = False,
     retry_errors: bool = True,
+    max_points: int | None = None,
 ) -> SweepReport:
     """Run every design point not yet in ``store``; each result is committed as it completes.
 
@@ -293,6 +307,9 @@ def run_sweep(
         Stop at the first failing point (recorded) and raise :class:`PointFailedError`.
     retry_errors : bool
         Run points stored with status ``error`` again (default); ``False`` skips them too.
+    max_points : int, optional
+        Largest sweep run (default :data:`MAX_POINTS`); a larger grid is refused before
+        anything is built.
 
     Returns
     -------
@@ -306,26 +323,37 @@ def run_sweep(
         ``executor="dask"`` without the ``sweep`` extra.
     PointFailedError
         With ``fail_fast``, the first failing point.
+    SweepInterrupted
+        SIGINT or SIGTERM (a ``KeyboardInterrupt``): the workers were stopped, every point
+        finished before was stored; re-running resumes.
+    StoreError
+        The store cannot be written (read-only, disk full, corrupt) or is used by another
+        sweep; points stored before stay stored.
     """
     if isinstance(max_workers, bool) or (max_workers is not None and (
             not isinstance(max_workers, int) or max_workers < 1)):
         raise ConfigError(f"max_workers must be a positive integer, not {max_workers!r}")
     t0 = time.perf_counter()
     spec = load_spec(spec_or_path)
-    points = spec.expand()
+    points = spec.expand(max_points)
     own = not isinstance(store, SweepStore)
-    db = SweepStore(store) if own else store
+    db = SweepStore(store, lock=True) if own else store
+    ran = 0
+
+    def record(point: DesignPoint, out: dict) -> None:
+        nonlocal ran
+        db.put(point.key, idx=point.index, kind=point.kind, axes=point.axes,
+               params=point.params, result=out.get("result"), error=out.get("error"),
+               wall_seconds=out["wall_seconds"])
+        ran += 1
+
     try:
         done = db.keys("ok") if retry_errors else db.keys()
         todo = [p for p in points if p.key not in done]
-        ran = 0
-        with _progress(len(todo), progress, spec.name) as bar, \
-                _outcomes(executor, todo, max_workers) as outcomes:
+        with _terminate_as_interrupt(), _progress(len(todo), progress, spec.name) as bar, \
+                _outcomes(executor, todo, max_workers, salvage=record) as outcomes:
             for point, out in outcomes:
-                db.put(point.key, idx=point.index, kind=point.kind, axes=point.axes,
-                       params=point.params, result=out.get("result"), error=out.get("error"),
-                       wall_seconds=out["wall_seconds"])
-                ran += 1
+                record(point, out)
                 bar.update(1)
                 if "error" in out and fail_fast:
                     etype, emsg, _tb = out["error"]
@@ -341,9 +369,52 @@ def run_sweep(
         return SweepReport(frame=frame, ran=ran, skipped=len(points) - len(todo), failed=failed,
                            store_path=db.path, points=len(points),
                            wall_seconds=time.perf_counter() - t0, executor=name)
+    except SweepInterrupted as exc:
+        exc.stored = ran
+        raise
     finally:
         if own:
             db.close()
+
+
+class SweepInterrupted(KeyboardInterrupt):
+    """A sweep was stopped by SIGINT (Ctrl-C) or SIGTERM; the points finished are stored.
+
+    Attributes
+    ----------
+    signum : int
+        The signal.
+    stored : int
+        Points stored by the interrupted run.
+    """
+
+    def __init__(self, signum: int = signal.SIGINT):
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
+        self.stored = 0
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt():
+    """While a sweep runs, SIGTERM (and SIGINT) raise :class:`SweepInterrupted` in the main
+    thread, so that workers are stopped and finished points kept (as for Ctrl-C)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum, _frame):
+        raise SweepInterrupted(signum)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    for s, h in old.items():
+        # a SIGINT someone chose to ignore stays ignored
+        if h is not signal.SIG_IGN:
+            signal.signal(s, handler)
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h if h is not None else signal.SIG_DFL)
 
 
 def load_results(store: str | os.PathLike) -> Any:

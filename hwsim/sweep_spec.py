@@ -18,7 +18,9 @@ from typing import Any
 
 import yaml
 
+from ._spec import _short
 from ._version import __version__
+from ._yaml import load_yaml, read_user_file
 from .errors import ConfigError, HwsimError, InputFileError
 from .result import SCHEMA_VERSION
 
@@ -30,6 +32,7 @@ __all__ = [
     "list_sweeps",
     "RUN_KINDS",
     "KEY_VERSION",
+    "MAX_POINTS",
 ]
 
 #: Version of the design-point key material; bumping it re-runs every stored point.
@@ -38,11 +41,16 @@ KEY_VERSION = 2
 RUN_KINDS = ("gemm", "spgemm")
 _SPEC_KEYS = ("kind", "name", "description", "seed", "base", "axes", "points")
 _ARCH_PREFIX = "arch."
+#: Largest sweep :meth:`SweepSpec.expand` builds unless told otherwise (``--max-points``).
+MAX_POINTS = 10_000
 
 
 # -- YAML -----------------------------------------------------------------------------------------
-class _Loader(yaml.SafeLoader):
-    """Safe loader without YAML 1.1 base-60 numbers, so ``2:8`` stays the string ``"2:8"``."""
+class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader without YAML 1.1 base-60 numbers, so ``2:8`` stays the string ``"2:8"``.
+
+    On LibYAML's parser when PyYAML was built with it (the resolvers stay in Python).
+    """
 
 
 _Loader.yaml_implicit_resolvers = {
@@ -74,7 +82,7 @@ def _int(lo: int = 1, optional: bool = False) -> Callable[[Any], Any]:
         if v is None and optional:
             return None
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < lo:
-            raise _Bad(f"expected an integer >= {lo}, got {v!r}")
+            raise _Bad(f"expected an integer >= {lo}, got {_short(v)}")
         return int(v)
 
     return check
@@ -82,13 +90,13 @@ def _int(lo: int = 1, optional: bool = False) -> Callable[[Any], Any]:
 
 def _float(v):
     if isinstance(v, bool) or not isinstance(v, numbers.Real):
-        raise _Bad(f"expected a number, got {v!r}")
+        raise _Bad(f"expected a number, got {_short(v)}")
     return float(v)
 
 
 def _bool(v):
     if not isinstance(v, bool):
-        raise _Bad(f"expected true or false, got {v!r}")
+        raise _Bad(f"expected true or false, got {_short(v)}")
     return v
 
 
@@ -97,9 +105,9 @@ def _str(choices: tuple[str, ...] | None = None, optional: bool = False):
         if v is None and optional:
             return None
         if not isinstance(v, str):
-            raise _Bad(f"expected a string, got {v!r}")
+            raise _Bad(f"expected a string, got {_short(v)}")
         if choices is not None and v not in choices:
-            raise _Bad(f"expected one of {', '.join(choices)}, got {v!r}")
+            raise _Bad(f"expected one of {', '.join(choices)}, got {_short(v)}")
         return v
 
     return check
@@ -109,7 +117,7 @@ def _sparsity(v):
     from .sparsity import parse_sparsity
 
     if not isinstance(v, str):
-        raise _Bad(f"expected a pattern (dense, N:M, block:BxB:D, unstructured:D), got {v!r}")
+        raise _Bad(f"expected a pattern (dense, N:M, block:BxB:D, unstructured:D), got {_short(v)}")
     try:
         parse_sparsity(v)
     except (HwsimError, ValueError) as exc:
@@ -138,7 +146,7 @@ def _rmat(v):
         if any(isinstance(x, bool) or not isinstance(x, numbers.Integral) for x in (scale, ef)):
             raise ValueError
     except (TypeError, ValueError):
-        raise _Bad(f"expected [SCALE, EDGE_FACTOR] (two integers), got {v!r}") from None
+        raise _Bad(f"expected [SCALE, EDGE_FACTOR] (two integers), got {_short(v)}") from None
     return [int(scale), int(ef)]
 
 
@@ -204,6 +212,42 @@ def _allowed_text(table: dict) -> str:
 
 
 # -- spec ---------------------------------------------------------------------------------------
+class _Problems:
+    """Every problem of a spec, reported together in one :class:`ConfigError`."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[tuple[str | None, str, str]] = []  # (key, message, hint)
+
+    def error(self, msg: str, key: str | None = None) -> ConfigError:
+        return ConfigError(msg, source=self.source, key=key)
+
+    def add(self, msg: str, key: str | None = None, hint: str = "") -> None:
+        self.items.append((key, msg, hint))
+
+    def fatal(self, msg: str, key: str | None = None) -> ConfigError:
+        """The error to raise now: earlier problems plus this one (validation cannot go on)."""
+        self.add(msg, key)
+        return self._error()
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise self._error()
+
+    def _error(self) -> ConfigError:
+        if len(self.items) == 1:
+            key, msg, hint = self.items[0]
+            return ConfigError(f"{msg}; {hint}" if hint else msg, source=self.source, key=key)
+        parts = [f"{key}: {msg}" if key else msg for key, msg, _ in self.items]
+        hints = list(dict.fromkeys(h for _, _, h in self.items if h))
+        text = f"{len(self.items)} problems: " + "; ".join(parts)
+        if hints:
+            text += " (" + "; ".join(hints) + ")"
+        err = ConfigError(text, source=self.source)
+        err.problems = [(k, m) for k, m, _ in self.items]
+        return err
+
+
 @dataclass(frozen=True)
 class DesignPoint:
     """One run of a sweep.
@@ -285,104 +329,136 @@ class SweepSpec:
         Raises
         ------
         ConfigError
-            Naming ``source`` and the key path of the first bad entry: unknown top-level keys
-            or run arguments (with the allowed ones), wrong types, empty axes, missing
-            required arguments.
+            Naming ``source`` and the key path of every bad entry (all of them, in one
+            message): unknown top-level keys or run arguments (with the allowed ones), wrong
+            types, empty axes, missing required arguments.
         """
-
-        def bad(msg, key=None):
-            return ConfigError(msg, source=source, key=key)
-
+        problems = _Problems(source)
+        bad = problems.error
         if not isinstance(data, dict):
-            raise bad(f"a sweep spec is a mapping with keys {', '.join(_SPEC_KEYS)}, got {data!r}")
+            raise bad(f"a sweep spec is a mapping with keys {', '.join(_SPEC_KEYS)}, "
+                      f"got {_short(data)}")
         for k in data:
             if k not in _SPEC_KEYS:
-                raise bad(f"unknown key {k!r}; allowed keys: {', '.join(_SPEC_KEYS)}", str(k))
+                problems.add(f"unknown key {_short(k)}", str(k),
+                             f"allowed keys: {', '.join(_SPEC_KEYS)}")
         kind = data.get("kind", "gemm")
         if kind not in RUN_KINDS:
-            raise bad(f"expected one of {', '.join(RUN_KINDS)}, got {kind!r}", "kind")
+            raise problems.fatal(f"expected one of {', '.join(RUN_KINDS)}, got {_short(kind)}",
+                                 "kind")
         table = _ARG_TABLES[kind]()
 
         def check(name, value, key):
             if not isinstance(name, str):
-                raise bad(f"run argument names are strings, got {name!r}", key)
+                return problems.add(f"run argument names are strings, got {_short(name)}", key)
             if name.startswith(_ARCH_PREFIX) and len(name) > len(_ARCH_PREFIX):
                 if isinstance(value, (dict, list)):
-                    raise bad(f"an architecture override is a scalar, got {value!r}", key)
+                    problems.add(f"an architecture override is a scalar, got {_short(value)}",
+                                 key)
                 return value
             if name not in table:
-                raise bad(f"unknown run argument {name!r} for kind {kind!r}; allowed: "
-                          f"{_allowed_text(table)}", key.rsplit("[", 1)[0])
+                return problems.add(f"unknown run argument {_short(name)} for kind "
+                                    f"{_short(kind)}", key.rsplit("[", 1)[0],
+                                    f"allowed: {_allowed_text(table)}")
             try:
                 return table[name][0](value)
             except _Bad as exc:
-                raise bad(str(exc), key) from None
+                return problems.add(str(exc), key)
 
         def mapping(obj, key):
             if obj is None:
                 return {}
             if not isinstance(obj, dict):
-                raise bad(f"expected a mapping of run arguments, got {obj!r}", key)
+                problems.add(f"expected a mapping of run arguments, got {_short(obj)}", key)
+                return {}
             return {k: check(k, v, f"{key}.{k}") for k, v in obj.items()}
 
         seed = data.get("seed", 0)
         try:
             seed = _int(0)(seed)
         except _Bad as exc:
-            raise bad(str(exc), "seed") from None
+            problems.add(str(exc), "seed")
         base = mapping(data.get("base"), "base")
         raw_axes = data.get("axes") or {}
         if not isinstance(raw_axes, dict):
-            raise bad(f"expected a mapping of argument -> list of values, got {raw_axes!r}", "axes")
+            problems.add(f"expected a mapping of argument -> list of values, "
+                         f"got {_short(raw_axes)}", "axes")
+            raw_axes = {}
         axes = {}
         for name, values in raw_axes.items():
             if not isinstance(values, list) or not values:
-                raise bad(f"expected a non-empty list of values, got {values!r}", f"axes.{name}")
+                problems.add(f"expected a non-empty list of values, got {_short(values)}",
+                             f"axes.{name}")
+                continue
             axes[name] = [check(name, v, f"axes.{name}[{i}]") for i, v in enumerate(values)]
         raw_points = data.get("points") or []
         if not isinstance(raw_points, list):
-            raise bad(f"expected a list of mappings, got {raw_points!r}", "points")
+            problems.add(f"expected a list of mappings, got {_short(raw_points)}", "points")
+            raw_points = []
         points = []
         for i, p in enumerate(raw_points):
             p = mapping(p, f"points[{i}]")
             both = sorted(set(p) & set(axes))
             if both:
-                raise bad(f"{both[0]!r} is also an axis; set it in one place", f"points[{i}]")
+                problems.add(f"{_short(both[0])} is also an axis; set it in one place",
+                             f"points[{i}]")
             points.append(p)
         for name in ("name", "description"):
             if name in data and not isinstance(data[name], str):
-                raise bad(f"expected a string, got {data[name]!r}", name)
-        default_name = Path(source).stem if not source.startswith("<") else "sweep"
-        spec = cls(kind=kind, base=base, axes=axes, points=points, seed=seed,
-                   name=data.get("name", default_name), description=data.get("description", ""),
-                   source=source, root=root)
+                problems.add(f"expected a string, got {_short(data[name])}", name)
         for i, p in enumerate(points or [{}]):
             merged = {**base, **p, **dict.fromkeys(axes)}
+            where = f"points[{i}]" if points else "base"
             missing = [r for r in _REQUIRED[kind] if r not in merged]
             if missing:
-                where = f"points[{i}]" if points else "base"
-                raise bad(f"missing run argument {missing[0]!r} (set it in base, an axis or "
-                          "points)", where)
+                problems.add(f"missing run argument {_short(missing[0])} (set it in base, an "
+                             "axis or points)", where)
             if kind == "spgemm":
                 inputs = [x for x in ("rmat", "matrix") if x in merged]
                 if len(inputs) != 1:
-                    where = f"points[{i}]" if points else "base"
-                    raise bad("an spgemm point needs exactly one input, rmat: [SCALE, EF] or "
-                              f"matrix: A.mtx; got {inputs or 'none'}", where)
-        return spec
+                    problems.add("an spgemm point needs exactly one input, rmat: [SCALE, EF] or "
+                                 f"matrix: A.mtx; got {inputs or 'none'}", where)
+        problems.raise_if_any()
+        default_name = Path(source).stem if not source.startswith("<") else "sweep"
+        return cls(kind=kind, base=base, axes=axes, points=points, seed=seed,
+                   name=data.get("name", default_name), description=data.get("description", ""),
+                   source=source, root=root)
+
+    def count_points(self) -> int:
+        """Design points before duplicates are dropped: ``max(1, len(points))`` times the
+        product of the axis lengths (counted, not expanded)."""
+        total = max(1, len(self.points))
+        for values in self.axes.values():
+            total *= len(values)
+        return total
 
     # -- expansion ----------------------------------------------------------------------------
-    def expand(self) -> list[DesignPoint]:
+    def expand(self, max_points: int | None = None) -> list[DesignPoint]:
         """Every design point, with its key and resolved architecture (duplicates dropped).
+
+        Parameters
+        ----------
+        max_points : int, optional
+            Largest sweep expanded (default :data:`MAX_POINTS`); the grid is counted first,
+            so a too-large sweep is refused before anything is built.
 
         Raises
         ------
         ConfigError
+            More than ``max_points`` points.
             An architecture that does not load, or an override it rejects (e.g. an array
             larger than the engine allows), naming the spec's file and the key of the value.
         InputFileError
             A ``matrix`` file that cannot be read.
         """
+        limit = MAX_POINTS if max_points is None else max_points
+        count = self.count_points()
+        if count > limit:
+            sizes = " x ".join(str(len(v)) for v in self.axes.values()) or "1"
+            raise ConfigError(
+                f"the sweep has {count:,} points ({max(1, len(self.points))} point entries x "
+                f"axes {sizes}); the limit is {limit:,} (raise it with max_points / "
+                "--max-points)", source=self.source)
         table = _ARG_TABLES[self.kind]()
         seen: set[str] = set()
         out: list[DesignPoint] = []
@@ -581,14 +657,7 @@ def load_spec(spec: SweepSpec | dict | str | os.PathLike) -> SweepSpec:
     if not path.exists() and path.suffix == "" and "/" not in str(spec) and bundled.is_file():
         text, source, root = bundled.read_text(encoding="utf-8"), f"<sweep {spec}>", None
     else:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise InputFileError(f"{path}: cannot read sweep spec: {exc.strerror or exc}") from None
+        text = read_user_file(path, "sweep spec")
         source, root = str(path), path.resolve().parent
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError as exc:
-        msg = " ".join(str(exc).split())
-        raise ConfigError(f"YAML syntax error: {msg}", source=source) from None
+    data = load_yaml(text, _Loader, source)
     return SweepSpec.from_dict(data, source=source, root=root)

@@ -46,15 +46,12 @@ def core_params_from_args(args: argparse.Namespace) -> dict[str, int]:
 
 
 def _int_or_text(text: str):
-    """A decimal integer, or the text unchanged for :func:`validate_core_params` to reject.
-
-    argparse's ``type=int`` would print the usage and exit 2; passing the text on gives the
-    same one-line typed error (exit 1) as every other bad parameter.
-    """
+    """A decimal integer; anything else is a usage error (exit 2), as ``type=int`` gives for
+    ``hwsim gemm --m 4.0``. The range is checked by :func:`validate_core_params` (exit 1)."""
     try:
         return int(text)
     except ValueError:
-        return text
+        raise argparse.ArgumentTypeError(f"expected an integer, not {text!r}") from None
 
 
 def _add_core_args(p: argparse.ArgumentParser) -> None:
@@ -79,7 +76,10 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("verilog", help="write the core's Verilog (top module sparse_mac)")
     _add_core_args(p)
-    p.add_argument("-o", "--output", required=True, metavar="FILE", help="Verilog file to write")
+    from hwsim.cli import output_file
+
+    p.add_argument("-o", "--output", required=True, metavar="FILE", type=output_file,
+                   help="Verilog file to write (its folder must exist)")
     p.set_defaults(func=_cmd_verilog)
 
     p = sub.add_parser("info", help="parameters, latency, II and ports of the core")

@@ -162,7 +162,7 @@ def test_sparsity_kinds(arch, sparsity, capsys):
 
 
 def test_training_flag(capsys):
-    pytest.importorskip("hwsim.engines.training")
+    pytest.importorskip("hwsim.training")
     argv = ["gemm", "--arch", "sat-vcu1525", "--m", "16", "--k", "64", "--n", "32",
             "--sparsity", "2:8", "--training", "--json"]  # fmt: skip
     assert main(argv) == 0
@@ -219,8 +219,11 @@ def test_training_trace_holds_the_three_gemms_in_sequence(tmp_path, capsys):
     out = json.loads(capsys.readouterr().out)
     events = [e for e in json.loads(path.read_text())["traceEvents"] if e["ph"] == "X"]
     computes = [e for e in events if e.get("cat") == "compute"]
-    by_gemm = {g: [e for e in computes if e["name"].startswith(f"{g}: ")] for g in ("ff", "bp", "wu")}
+    names = {"ff": "layer/fwd", "bp": "layer/bwd_data", "wu": "layer/wgrad"}
+    by_gemm = {g: [e for e in computes if e["name"].startswith(f"{t}: ")] for g, t in names.items()}
     assert all(by_gemm.values())
+    # the vector unit's pre-generation has its own track
+    assert any(e["name"].startswith("layer/pregen: ") for e in computes)
     # forward, backward-data, weight update run one after the other
     assert max(e["ts"] + e["dur"] for e in by_gemm["ff"]) <= min(e["ts"] for e in by_gemm["bp"])
     assert max(e["ts"] + e["dur"] for e in by_gemm["bp"]) <= min(e["ts"] for e in by_gemm["wu"])

@@ -12,9 +12,9 @@ from hwsim.engines.base import GemmWork
 from hwsim.engines.systolic import (
     SystolicEngine,
     scalesim_compute_cycles,
-    scalesim_conv_dims,
 )
 from hwsim.sparsity import Dense, NMPattern, random_weights
+from mapper.frontends.scalesim import scalesim_conv_dims
 
 # SCALE-Sim v3's own golden reports (test/general/golden_trace_*/COMPUTE_REPORT.csv and
 # test/sparsity): compute cycles = "Total Cycles" - "Stall Cycles".

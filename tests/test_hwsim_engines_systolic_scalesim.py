@@ -24,7 +24,8 @@ layers the row became, SCALE-Sim's compute cycles per layer.
 
 import pytest
 
-from hwsim.engines.systolic import scalesim_compute_cycles, scalesim_topology_layers
+from hwsim.engines.systolic import scalesim_compute_cycles
+from mapper.frontends.scalesim import scalesim_topology_layers
 
 HEADER = {
     "conv": "Layer name, IFMAP Height, IFMAP Width, Filter Height, Filter Width, Channels, "

@@ -13,6 +13,7 @@ import pytest
 
 import hwsim.gemm as gemm_mod
 from hwsim.arch import Architecture, EngineSpec, load_arch, register_engine_kind
+from hwsim.energy import energy_table
 from hwsim.engines import ENGINE_MODELS, register_engine_model
 from hwsim.engines.base import GemmWork, TilePlan
 from hwsim.errors import CheckFailedError, ConfigError, PatternError, ShapeError
@@ -84,12 +85,22 @@ def test_result_fields(arch):
     assert r.arch_hash == arch.hash()
     assert r.seconds == pytest.approx(r.cycles / 200e6)
     assert r.utilization == pytest.approx(r.performed_macs / (16 * r.cycles))
-    e = arch.energy
+    # Energy: the action table (a plan without per-operand notes books its SRAM bytes on the
+    # first buffer, "act": 64 KiB banks -> sqrt(2) x the 32 KiB figure) + static power.
+    t = energy_table(arch)
+    act_pj = arch.energy.sram_pj_per_byte * math.sqrt(1048576 / 16 / 32768)
+    assert t.buffers["act"] == (pytest.approx(act_pj), pytest.approx(act_pj))
+    static = sum(t.static_mw.values()) * r.cycles / 200.0 * 1e3
+    assert static > 0
     assert r.energy_pj == pytest.approx(
-        r.performed_macs * e.mac("int8")
-        + (r.sram_read_bytes + r.sram_write_bytes) * e.sram_pj_per_byte
-        + (r.dram_read_bytes + r.dram_write_bytes) * e.dram_pj_per_byte
+        r.performed_macs * t.mac("int8")
+        + (r.sram_read_bytes + r.sram_write_bytes) * act_pj
+        + (r.dram_read_bytes + r.dram_write_bytes) * arch.energy.dram_pj_per_byte
+        + static
     )
+    bd = r.counters["energy_breakdown"]
+    assert bd["fake"]["mac"] == pytest.approx(r.performed_macs * 0.23)
+    assert sum(sum(a.values()) for a in bd.values()) == pytest.approx(r.energy_pj)
     assert r.events > 0 and r.wall_seconds > 0
     assert list(r.table["m0"]) == [0, 64]
     assert list(r.table["compute_start"]) == sorted(r.table["compute_start"])
@@ -216,7 +227,7 @@ def test_engine_by_kind_and_array_override(arch):
 
 
 def test_trace_file_written(arch, tmp_path):
-    path = tmp_path / "sub" / "trace.json"
+    path = tmp_path / "trace.json"  # the folder must exist: writes never create one
     simulate_gemm(arch, 130, 16, 16, trace=path)
     doc = json.loads(path.read_text())
     assert sum(e["ph"] == "X" and e["cat"] == "compute" for e in doc["traceEvents"]) == 3
@@ -342,5 +353,5 @@ def test_lazy_top_level_api():
 
 
 def test_array_override_needs_a_rows_by_cols_engine():
-    with pytest.raises(ConfigError, match="--array RxC applies to engines with a rows x cols"):
+    with pytest.raises(ConfigError, match="array \\(RxC\\) applies to engines with a rows x cols"):
         simulate_gemm("flightllm-u280", 4, 64, 64, array="4x16")

@@ -12,7 +12,11 @@ import hwsim._io as io_mod
 from hwsim._io import atomic_write_bytes, atomic_write_json, atomic_write_text
 
 
-def test_writes_creates_parents_and_replaces(tmp_path):
+def test_writes_and_replaces_but_never_creates_parents(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        atomic_write_text(tmp_path / "a" / "b" / "out.txt", "first")
+    assert not (tmp_path / "a").exists()
+    (tmp_path / "a" / "b").mkdir(parents=True)
     path = tmp_path / "a" / "b" / "out.txt"
     assert atomic_write_text(path, "first") == path
     atomic_write_text(path, "second")

@@ -98,6 +98,9 @@ class TilePlan:
         Optional per-tile coordinates (``m0, k0, n0``...) for traces and tables.
     notes : dict
         Engine-specific totals for the result's ``counters`` (e.g. ``fill_cycles``).
+    act_load_bytes : ndarray or None
+        The part of ``load_bytes`` that is the activation operand (zeros when not given). A
+        network run drops it when the activation is already on chip (the producer kept it).
     """
 
     engine: str
@@ -111,6 +114,7 @@ class TilePlan:
     buffer_bytes: int
     tiles: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
+    act_load_bytes: Any = None
 
     def __post_init__(self) -> None:
         names = (
@@ -129,6 +133,13 @@ class TilePlan:
             if a.size and a.min() < 0:
                 raise ValueError(f"TilePlan.{k} has a negative entry")
             setattr(self, k, a)
+        if self.act_load_bytes is None:
+            self.act_load_bytes = np.zeros_like(self.load_bytes)
+        else:
+            a = np.asarray(self.act_load_bytes, dtype=np.int64).reshape(-1)
+            if a.size != self.load_bytes.size or (a > self.load_bytes).any() or (a < 0).any():
+                raise ValueError("TilePlan.act_load_bytes must be a per-tile part of load_bytes")
+            self.act_load_bytes = a
 
     @property
     def num_tiles(self) -> int:

@@ -323,6 +323,7 @@ class DspChainEngine:
             multipliers=int(spec.num_dsps) * int(spec.macs_per_dsp),
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=tm * g_kn[ki, ni] * g,
             sram_read_bytes=w_b + tm * tk * eb + psums * acc_b,
@@ -344,6 +345,12 @@ class DspChainEngine:
                 # as executed: useful MACs over the DSP-cycles of the passes the tiles issued
                 "efficiency_executed": useful / max(1, int(passes.sum()) * L),
                 "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
+                # energy (hwsim.energy): the sparse MUX selects per N:M multiply; SRAM by operand
+                "select_ops": int((tm * g_kn[ki, ni] * g).sum()) if kind == "nm" else 0,
+                "sram_operands": {"act": [int((tm * tk * eb).sum()), 0],
+                                  "weight": [int(w_b.sum()), 0], "out": [int((psums * acc_b).sum()),
+                                          int((tm * tn * eb + psums * acc_b).sum())]},
+                "sram_meta_read_bytes": int((-(-b_kn[ki, ni] // 8)).sum()),
             },
         )
 

@@ -348,6 +348,7 @@ class PeArrayEngine:
             multipliers=rows * cols * n,
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=tm * macs_kn[ki, ni],
             sram_read_bytes=act_b * foldc[ni] + w_b * -(-tm // rows),
@@ -365,6 +366,13 @@ class PeArrayEngine:
                 "steps_sparse": sparse_total,
                 "steps_dense": dense_total,
                 "max_steps_per_group": int(steps.max(initial=0)),
+                # energy (hwsim.energy): selector uses, SRAM bytes by operand, index bytes read
+                "select_ops": int((tm * macs_kn[ki, ni]).sum()) if mode == "sparse" else 0,
+                "sram_operands": {"act": [int((act_b * foldc[ni]).sum()), 0],
+                                  "weight": [int((w_b * -(-tm // rows)).sum()), 0],
+                                  "out": [0, int(out_b.sum())]},
+                "sram_meta_read_bytes": int(((w_b - slot_kn[ki, ni] * eb) * -(-tm // rows)).sum())
+                if mode == "sparse" else 0,
             },
         )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
@@ -28,9 +28,6 @@ __all__ = [
     "scalesim_compute_cycles",
     "scalesim_fold_cycles",
     "scalesim_layer_dims",
-    "scalesim_conv_dims",
-    "scalesim_topology_layers",
-    "ScaleSimLayer",
     "SystolicEngine",
 ]
 
@@ -58,7 +55,8 @@ DATAFLOWS = ("ws", "os", "is")
 #   ``min(n, K mod m)`` comes from. Without ``SparsitySupport`` the column is ignored: pass
 #   ``sparsity=None``. ``OptimizedMapping: true`` (a different, WS-only mapping in 3.0.0) is
 #   not modelled.
-# * Topology files: see :func:`scalesim_topology_layers` (trailing-comma and ``DP`` layers).
+# * Topology files are read by the mapper's front end, :mod:`mapper.frontends.scalesim`
+#   (trailing-comma and ``DP`` layers, conv ``P, K, N``).
 #
 # Checked against the real tool: SCALE-Sim 3.0.0 runs of AlexNet, ResNet-18, MobileNet v1 and
 # BERT-base layers on 8×8 … 128×128 and 32×8 / 8×32 arrays, WS/OS/IS, dense and layer-wise
@@ -121,87 +119,6 @@ def scalesim_compute_cycles(
     sr, sc, t = scalesim_layer_dims(dataflow, int(p), _k_eff(k, sparsity), int(n))
     folds = math.ceil(sr / rows) * math.ceil(sc / cols)
     return folds * scalesim_fold_cycles(dataflow, int(rows), int(cols), t) - 1
-
-
-def scalesim_conv_dims(
-    ifmap_h: int,
-    ifmap_w: int,
-    filt_h: int,
-    filt_w: int,
-    channels: int,
-    num_filt: int,
-    stride_h: int = 1,
-    stride_w: int | None = None,
-) -> tuple[int, int, int]:
-    """``(P, K, N)`` of a conv layer as SCALE-Sim's topology utilities compute them.
-
-    ``ofmap = ceil((ifmap - filter + stride) / stride)`` per axis (no padding), ``P`` the
-    ofmap pixels, ``K = filt_h · filt_w · channels``, ``N = num_filt``. A GEMM row
-    ``M, N, K`` maps to ``ifmap = M × K``, ``filter = 1 × K``, one channel: ``P = M``.
-    """
-    stride_w = stride_h if stride_w is None else stride_w
-    oh = math.ceil((ifmap_h - filt_h + stride_h) / stride_h)
-    ow = math.ceil((ifmap_w - filt_w + stride_w) / stride_w)
-    return oh * ow, filt_h * filt_w * channels, num_filt
-
-
-class ScaleSimLayer(NamedTuple):
-    """One layer as SCALE-Sim v3 simulates it (one row of its ``COMPUTE_REPORT.csv``)."""
-
-    name: str
-    p: int
-    k: int
-    n: int
-    sparsity: str  # the topology's "n:m" column, "1:1" when absent
-
-
-def scalesim_topology_layers(text: str, gemm: bool = False) -> list[ScaleSimLayer]:
-    """The layers SCALE-Sim v3 reads from a topology CSV (``scalesim/topology_utils.py``).
-
-    Its conventions, reproduced so that layer ``i`` here is its ``LayerID`` ``i``:
-
-    * the first line is a header; blank lines are skipped;
-    * the **last field of every row is dropped** (``row.split(',')[:-1]``): rows must end
-      with a comma, or their last column (the sparsity, or even the stride) is lost;
-    * conv rows are ``name, ifmap_h, ifmap_w, filt_h, filt_w, channels, num_filt, stride
-      [, n:m]`` (one stride for both axes), mapped by :func:`scalesim_conv_dims`; the sparsity
-      is the last remaining field when there are more than 8, else ``1:1``;
-    * a conv layer whose name contains ``DP`` (depthwise) becomes ``channels`` layers named
-      ``<name>Channel_<c>``, each with one channel and the row's ``num_filt`` filters;
-    * GEMM rows (``gemm=True``, SCALE-Sim's ``-i gemm``) are ``name, M, N, K [, n:m]``: an
-      ``M × K`` ifmap and ``N`` filters of ``1 × K``, so ``P = M``.
-
-    Raises
-    ------
-    ConfigError
-        A row with too few fields or a filter larger than its ifmap.
-    """
-    layers: list[ScaleSimLayer] = []
-    for line_no, raw in enumerate(text.splitlines()):
-        row = raw.strip()
-        if line_no == 0 or row == "":
-            continue
-        elems = [e.strip() for e in row.split(",")[:-1]]
-        if gemm:
-            if len(elems) < 4:
-                raise ConfigError(f"GEMM topology row {line_no + 1} needs name, M, N, K: {raw!r}")
-            m, n, k = (int(x) for x in elems[1:4])
-            sp = elems[4] if len(elems) > 4 else "1:1"
-            layers.append(ScaleSimLayer(elems[0], m, k, n, sp))
-            continue
-        if len(elems) < 8:
-            raise ConfigError(f"conv topology row {line_no + 1} needs 8 fields: {raw!r}")
-        ih, iw, fh, fw, ch, nf, st = (int(x) for x in elems[1:8])
-        if fh > ih or fw > iw:
-            raise ConfigError(f"filter larger than ifmap in topology row {line_no + 1}: {raw!r}")
-        sp = elems[-1] if len(elems) > 8 else "1:1"
-        name = elems[0]
-        if "DP" in name:
-            p, k, n = scalesim_conv_dims(ih, iw, fh, fw, 1, nf, st)
-            layers.extend(ScaleSimLayer(f"{name}Channel_{c}", p, k, n, sp) for c in range(ch))
-        else:
-            layers.append(ScaleSimLayer(name, *scalesim_conv_dims(ih, iw, fh, fw, ch, nf, st), sp))
-    return layers
 
 
 def _dense_k_span(start: np.ndarray, length: np.ndarray, k: int, pattern) -> np.ndarray:
@@ -294,6 +211,7 @@ class SystolicEngine:
             multipliers=rows * cols,
             compute_cycles=compute,
             load_bytes=act_b * load_a + w_b * load_w,
+            act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=m_len * ke_len * n_len,
             sram_read_bytes=sram_r,
@@ -308,6 +226,9 @@ class SystolicEngine:
                 "scalesim_compute_cycles": scalesim_compute_cycles(
                     df, rows, cols, work.m, work.k, work.n, pattern
                 ),
+                # energy (hwsim.energy): SRAM bytes by operand (as sram_r/sram_w above), the
+                # index bytes of the weight reads, one N:M selection per activation fed
+                **_energy_notes(df, act_b, w_b, out_b, rf, cf, ke_len * n_len, idx_bits, eb),
             },
         )
 
@@ -325,3 +246,17 @@ class SystolicEngine:
 
         comp = compress_nm(work.weight, pattern, axis=0)
         return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))
+
+
+def _energy_notes(df, act_b, w_b, out_b, rf, cf, w_elems, idx_bits, eb) -> dict:
+    """Per-operand SRAM bytes, index bytes read and selections of a plan (hwsim.energy)."""
+    a_r, w_r, o_w = {"ws": (act_b * cf, w_b, out_b * rf), "os": (act_b * cf, w_b * rf, out_b),
+                     "is": (act_b, w_b * cf, out_b * rf)}[df]
+    w_reads = w_r // np.maximum(w_b, 1)
+    meta = -(-(w_elems * idx_bits) // 8) * w_reads
+    return {
+        "select_ops": int(a_r.sum()) // eb if idx_bits else 0,
+        "sram_operands": {"act": [int(a_r.sum()), 0], "weight": [int(w_r.sum()), 0],
+                          "out": [0, int(o_w.sum())]},
+        "sram_meta_read_bytes": int(meta.sum()),
+    }

@@ -70,7 +70,10 @@ def plan_inner(
         "atomic_ops": 0,
         "windows": int(bounds.size - 1),
     }
-    return RowwisePlan([phase], counters, 0, 0, out, int(out.nnz), {})
+    # Scratchpad: every streamed fibre entry is staged (DMA write) and merged from there
+    # (read); every output entry is staged before its write-back.
+    spad = (total_fetched + int(out.nnz)) * eb
+    return RowwisePlan([phase], counters, spad, spad, out, int(out.nnz), {})
 
 
 def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec) -> RowwisePlan:
@@ -122,4 +125,9 @@ def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
         "atomic_ops": 0,
         "windows": int(rb.size - 1),
     }
-    return RowwisePlan([mult, merge], counters, 0, 0, out, int(out.nnz), {})
+    # Scratchpad: products staged before their bucket write-back (write + read); merge reads
+    # the buckets into the scratchpad, sorts in place (a read and a write per sort step) and
+    # stages the output rows.
+    spad_r = (npp + int(sort_steps.sum()) + int(out.nnz)) * eb
+    spad_w = (2 * npp + int(sort_steps.sum()) + int(out.nnz)) * eb
+    return RowwisePlan([mult, merge], counters, spad_r, spad_w, out, int(out.nnz), {})

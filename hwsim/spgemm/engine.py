@@ -14,7 +14,7 @@ from .inputs import operands
 from .spec import SpgemmSpec
 from .work import row_work
 
-__all__ = ["simulate_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
+__all__ = ["simulate_spgemm", "plan_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
 
 #: Dataflows of :func:`simulate_spgemm`.
 DATAFLOWS = ("rowwise-hash", "inner", "outer")
@@ -115,6 +115,63 @@ def check_output(out: sp.csr_array, a: sp.csr_array, b: sp.csr_array, *, rtol: f
     return None
 
 
+def plan_spgemm(
+    a: Any,
+    b: Any = None,
+    *,
+    arch: Any = "smash-piuma",
+    dataflow: str = "rowwise-hash",
+    workers: int | None = None,
+    engine: str | None = None,
+    chunk_products: int | None = None,
+    **overrides: Any,
+):
+    """Operands, symbolic work and the dataflow's phase plan of ``C = A·B`` (no simulation).
+
+    The planning step of :func:`simulate_spgemm`, public so that a network run (a GCN layer's
+    ``Â·X``) plans its SpGEMM exactly as a standalone run does and then runs the phases in its
+    own environment (:func:`hwsim.spgemm.sim.phases_process`).
+
+    Returns
+    -------
+    tuple
+        ``(machine, engine_name, spec, A, B, work, plan)``.
+
+    Raises
+    ------
+    ConfigError, ShapeError, InputFileError
+        As :func:`simulate_spgemm`.
+    """
+    from ..arch import load_arch
+
+    if dataflow not in DATAFLOWS:
+        raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
+                          key="dataflow")
+    machine = load_arch(arch)
+    name, spec = pick_engine(machine, engine)
+    if workers is not None:
+        overrides = {**overrides, "cores": workers}
+    if overrides:
+        machine = machine.with_engine_overrides(name, **overrides)
+        spec = machine.engine(name)
+    A, B = operands(a, b)
+    work = row_work(A, B)
+    if dataflow == "rowwise-hash":
+        from .rowwise import plan_rowwise
+
+        kw = {} if chunk_products is None else {"chunk_products": int(chunk_products)}
+        plan = plan_rowwise(A, B, work, spec, burst_bytes=machine.dram.burst_bytes, **kw)
+    elif dataflow == "inner":
+        from .baselines import plan_inner
+
+        plan = plan_inner(A, B, work, spec, burst_bytes=machine.dram.burst_bytes)
+    else:
+        from .baselines import plan_outer
+
+        plan = plan_outer(A, B, work, spec)
+    return machine, name, spec, A, B, work, plan
+
+
 def simulate_spgemm(
     a: Any,
     b: Any = None,
@@ -175,35 +232,17 @@ def simulate_spgemm(
     CheckFailedError
         The output differs from ``A @ B`` or the structural count from the symbolic product.
     """
-    from ..arch import load_arch
 
     t0 = time.perf_counter()
     seed = check_seed(seed)
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
-    machine = load_arch(arch)
-    name, spec = pick_engine(machine, engine)
+    job = plan_spgemm(a, b, arch=arch, dataflow=dataflow, workers=workers, engine=engine,
+                      chunk_products=chunk_products, **overrides)
+    machine, name, spec, A, B, work, plan = job
     if workers is not None:
         overrides = {**overrides, "cores": workers}
-    if overrides:
-        machine = machine.with_engine_overrides(name, **overrides)
-        spec = machine.engine(name)
-    A, B = operands(a, b)
-    work = row_work(A, B)
-    if dataflow == "rowwise-hash":
-        from .rowwise import plan_rowwise
-
-        kw = {} if chunk_products is None else {"chunk_products": int(chunk_products)}
-        plan = plan_rowwise(A, B, work, spec, burst_bytes=machine.dram.burst_bytes, **kw)
-    elif dataflow == "inner":
-        from .baselines import plan_inner
-
-        plan = plan_inner(A, B, work, spec, burst_bytes=machine.dram.burst_bytes)
-    else:
-        from .baselines import plan_outer
-
-        plan = plan_outer(A, B, work, spec)
     from .sim import run_phases
 
     st = run_phases(plan.phases, workers=spec.cores, dram_spec=machine.dram,
@@ -229,14 +268,7 @@ def simulate_spgemm(
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
-    e = machine.energy
-    mac_pj = e.mac("fp32") if e.mac_pj.fp32 is not None else e.mac("fp16")
-    energy = (
-        pp * mac_pj
-        + (st.dram_read_bytes + st.dram_write_bytes) * e.dram_pj_per_byte
-        + (plan.sram_read_bytes + plan.sram_write_bytes) * e.sram_pj_per_byte
-        + int(counters["atomic_ops"]) * (e.atomic_pj or 0.0)
-    )
+    energy, counters["energy_breakdown"] = _energy(machine, name, dataflow, plan, counters, st)
     params = {
         "dataflow": dataflow,
         "shape_a": list(A.shape),
@@ -268,6 +300,28 @@ def simulate_spgemm(
         params=params,
         table=table,
     )
+
+
+def _energy(machine, name: str, dataflow: str, plan, counters: dict, st):
+    """Total pJ and breakdown of a SpGEMM run (:mod:`hwsim.energy`): products priced at fp32
+    (fp16 when the table has no fp32), row-wise keys hashed once per product, every slot
+    visited a probe, atomics' ALU work, scratchpad bytes on the first buffer, DRAM, static."""
+    from ..energy import energy_breakdown
+
+    spad = next(iter(machine.buffers), None)
+    counts = {
+        (name, "mac"): int(counters["partial_products"]),
+        (name, "hash"): int(counters["partial_products"]) if dataflow == "rowwise-hash" else 0,
+        (name, "hash_probe"): int(counters["hash_probes"]),
+        (name, "atomic"): int(counters["atomic_ops"]),
+        ("dram", "read"): st.dram_read_bytes,
+        ("dram", "write"): st.dram_write_bytes,
+    }
+    if spad is not None:
+        counts[(spad, "read")] = int(plan.sram_read_bytes)
+        counts[(spad, "write")] = int(plan.sram_write_bytes)
+    precision = "fp32" if machine.energy.mac_pj.fp32 is not None else "fp16"
+    return energy_breakdown(machine, counts, max(st.cycles, 1), precision=precision)
 
 
 def _task_table(plan, st):

@@ -12,7 +12,20 @@ import scipy.sparse as sp
 from .._seed import check_seed
 from ..errors import InputFileError, ShapeError
 
-__all__ = ["as_csr", "read_mtx", "rmat", "operands"]
+__all__ = ["as_csr", "read_mtx", "rmat", "operands", "partial_products", "MAX_DIM",
+           "MAX_ENTRIES", "MAX_RMAT_EDGES", "MAX_PARTIAL_PRODUCTS"]
+
+#: Largest row or column count accepted from a Matrix Market header. Memory follows the
+#: declared shape (CSR row pointers, per-row work arrays: about 100 bytes a row), so a header
+#: declaring 10^9 x 10^9 with 3 entries is refused before anything is allocated.
+MAX_DIM = 1 << 23
+#: Largest entry count accepted from a Matrix Market header (about 40 bytes an entry to read).
+MAX_ENTRIES = 1 << 24
+#: Largest R-MAT graph generated, in edges before merging (about 60 bytes an edge).
+MAX_RMAT_EDGES = 1 << 23
+#: Largest product simulated, in partial products (multiplications): the simulator's time and
+#: memory follow them (measured: 1.2e8 partial products of R-MAT 16,8 took 78 s and 2.7 GB).
+MAX_PARTIAL_PRODUCTS = 1 << 26
 
 
 def _clean(m: sp.spmatrix | sp.sparray, what: str) -> sp.csr_array:
@@ -57,6 +70,16 @@ def read_mtx(path: str | os.PathLike) -> sp.csr_array:
         raise InputFileError(f"{p}: cannot read file: {exc.strerror or exc}") from None
     if not head.lstrip().lower().startswith(b"%%matrixmarket"):
         raise InputFileError(f"{p}: not a Matrix Market file (missing %%MatrixMarket banner)")
+    try:
+        rows, cols, entries, *_ = scipy.io.mminfo(str(p))  # the header only
+    except Exception as exc:
+        msg = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputFileError(f"{p}: malformed Matrix Market header: {msg}") from None
+    if max(rows, cols) > MAX_DIM or entries > MAX_ENTRIES:
+        raise InputFileError(
+            f"{p}: the header declares a {rows:,} x {cols:,} matrix with {entries:,} entries; "
+            f"the limits are {MAX_DIM:,} rows or columns and {MAX_ENTRIES:,} entries "
+            "(memory follows the declared shape)")
     try:
         m = scipy.io.mmread(str(p))
     except Exception as exc:  # scipy raises ValueError/IndexError/... on malformed bodies
@@ -125,6 +148,7 @@ def operands(a: Any, b: Any = None) -> tuple[sp.csr_array, sp.csr_array]:
             raise ShapeError(
                 f"{an}: A·A needs a square matrix, got shape {A.shape[0]}x{A.shape[1]}"
             )
+        _check_work(A, A)
         return A, A
     bn = str(b) if isinstance(b, (str, os.PathLike)) else "B"
     B = as_csr(b, name="B")
@@ -133,7 +157,23 @@ def operands(a: Any, b: Any = None) -> tuple[sp.csr_array, sp.csr_array]:
             f"incompatible shapes for A·B: {an} is {A.shape[0]}x{A.shape[1]}, "
             f"{bn} is {B.shape[0]}x{B.shape[1]} (cols(A) must equal rows(B))"
         )
+    _check_work(A, B)
     return A, B
+
+
+def partial_products(A: sp.csr_array, B: sp.csr_array) -> int:
+    """Multiplications of ``A·B`` (sum over A's nonzeros of their B row's length), in O(nnz)."""
+    row_len = np.diff(B.indptr)
+    return int(row_len[A.indices].sum(dtype=np.int64))
+
+
+def _check_work(A: sp.csr_array, B: sp.csr_array) -> None:
+    pp = partial_products(A, B)
+    if pp > MAX_PARTIAL_PRODUCTS:
+        raise ShapeError(
+            f"A·B has {pp:,} partial products; the simulator's limit is "
+            f"{MAX_PARTIAL_PRODUCTS:,} (its time and memory follow them: about "
+            f"{pp / 1.5e6:,.0f} s and {pp * 22 / 2**30:,.1f} GB for this product)")
 
 
 def rmat(
@@ -186,6 +226,11 @@ def rmat(
         raise ValueError(
             f"R-MAT probabilities must be >= 0 and sum to <= 1, got a={a}, b={b}, c={c}"
         )
+    if int(edge_factor) << int(scale) > MAX_RMAT_EDGES:
+        raise ValueError(
+            f"R-MAT scale {scale}, edge factor {edge_factor} makes "
+            f"{int(edge_factor) << int(scale):,} edges; the limit is {MAX_RMAT_EDGES:,} "
+            f"(about {MAX_RMAT_EDGES * 60 >> 20} MB to generate)")
     if weights not in ("uniform", "ones"):
         raise ValueError(f"weights must be 'uniform' or 'ones', not {weights!r}")
     rng = np.random.default_rng(check_seed(seed))

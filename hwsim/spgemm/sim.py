@@ -9,7 +9,7 @@ import numpy as np
 from ..memory import DramModel
 from ..pipeline import CountingEnvironment
 
-__all__ = ["SimStats", "run_phases"]
+__all__ = ["SimStats", "run_phases", "phases_process"]
 
 
 @dataclass
@@ -57,31 +57,15 @@ class SimStats:
     timeline: dict = field(default_factory=dict)
 
 
-def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: bool = False) -> SimStats:
-    """Run phases one after another (a barrier between them) on ``workers`` cores.
+def phases_process(env, dram: DramModel, phases, *, workers: int, record: bool = False,
+                   out: dict | None = None):
+    """SimPy process running SpGEMM phases on ``workers`` cores inside a given environment.
 
-    Inside a phase every worker repeatedly takes the next task (dynamic distribution, in plan
-    order), starts streaming its ``read_bytes`` from DRAM while computing for
-    ``compute_cycles`` (multithreading overlaps the two: the task waits for both), then spends
-    ``tail_cycles`` (write-back) and starts the ``write_bytes`` write without waiting for it.
-    The phase ends when every task and every write is done. All workers share one
-    :class:`~hwsim.memory.DramModel`, so their streams contend for the channels.
-
-    Parameters
-    ----------
-    phases : list of TaskPlan
-        Per-task arrays (``read_bytes``, ``compute_cycles``, ``tail_cycles``, ``write_bytes``).
-    workers : int
-        Worker cores.
-    dram_spec : hwsim.arch.DramSpec
-        Memory to contend for.
-    clock_mhz : float
-        Clock of the cycle counts.
-    record : bool
-        Keep an event log in :attr:`SimStats.log`.
+    The semantics are those of :func:`run_phases`; the DRAM model is the caller's, so a network
+    run (a GCN layer's ``Â·X``) shares its channels with every other operation. Returns the
+    busiest-worker compute cycles summed over phases; ``out`` (when given) receives ``log``,
+    ``phase_cycles`` and ``timeline``.
     """
-    env = CountingEnvironment()
-    dram = DramModel(env, dram_spec, clock_mhz)
     log: list = []
     compute_total = 0
     phase_cycles: dict[str, int] = {}
@@ -137,8 +121,41 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
             phase_cycles[plan.name] = int(np.ceil(env.now - t0))
             compute_total += max(busy) if busy else 0
 
-    env.process(driver())
+    yield env.process(driver())
+    if out is not None:
+        out.update(log=log, phase_cycles=phase_cycles, timeline=timeline)
+    return compute_total
+
+
+def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: bool = False) -> SimStats:
+    """Run phases one after another (a barrier between them) on ``workers`` cores.
+
+    Inside a phase every worker repeatedly takes the next task (dynamic distribution, in plan
+    order), starts streaming its ``read_bytes`` from DRAM while computing for
+    ``compute_cycles`` (multithreading overlaps the two: the task waits for both), then spends
+    ``tail_cycles`` (write-back) and starts the ``write_bytes`` write without waiting for it.
+    The phase ends when every task and every write is done. All workers share one
+    :class:`~hwsim.memory.DramModel`, so their streams contend for the channels.
+
+    Parameters
+    ----------
+    phases : list of TaskPlan
+        Per-task arrays (``read_bytes``, ``compute_cycles``, ``tail_cycles``, ``write_bytes``).
+    workers : int
+        Worker cores.
+    dram_spec : hwsim.arch.DramSpec
+        Memory to contend for.
+    clock_mhz : float
+        Clock of the cycle counts.
+    record : bool
+        Keep an event log in :attr:`SimStats.log`.
+    """
+    env = CountingEnvironment()
+    dram = DramModel(env, dram_spec, clock_mhz)
+    out: dict = {}
+    proc = env.process(phases_process(env, dram, phases, workers=workers, record=record, out=out))
     env.run()
+    compute_total = proc.value
     cycles = int(np.ceil(env.now))
     compute = min(compute_total, cycles)
     return SimStats(
@@ -148,10 +165,10 @@ def run_phases(phases, *, workers: int, dram_spec, clock_mhz: float, record: boo
         events=env.events,
         dram_read_bytes=int(dram.read_bytes),
         dram_write_bytes=int(dram.write_bytes),
+        phase_cycles=out["phase_cycles"],
+        log=out["log"],
+        timeline=out["timeline"],
         dram_read_bursts=int(dram.read_bursts),
         dram_write_bursts=int(dram.write_bursts),
         burst_bytes=int(dram.burst_bytes),
-        phase_cycles=phase_cycles,
-        log=log,
-        timeline=timeline,
     )

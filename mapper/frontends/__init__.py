@@ -1,0 +1,1 @@
+"""Front ends: each turns a model description into a :class:`mapper.graph.OpGraph`."""
