@@ -81,10 +81,13 @@ def _validate(args: argparse.Namespace) -> int:
     from .cli import print_json
 
     a = Architecture.from_yaml(args.arch)
+    res = a.resources_summary()
     if args.json:
-        print_json({"valid": True, "file": args.arch, "name": a.name, "arch_hash": a.hash()})
+        print_json({"valid": True, "file": args.arch, "name": a.name, "arch_hash": a.hash(),
+                    "fits_device": res["fits_device"], "device_warnings": res["device_warnings"]})
     else:
         print(f"{args.arch}: valid architecture {a.name!r} (arch_hash {a.hash()})")
+    _warn(res["device_warnings"])
     return 0
 
 
@@ -93,3 +96,11 @@ def _short_figures(v):
     if isinstance(v, dict):
         return "{" + ", ".join(f"{k}: {_short_figures(x)}" for k, x in v.items()) + "}"
     return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _warn(lines) -> None:
+    """One ``hwsim: warning:`` line on stderr per line."""
+    import sys
+
+    for line in lines:
+        print(f"hwsim: warning: {line}", file=sys.stderr)

@@ -91,6 +91,10 @@ def _run(args: argparse.Namespace) -> int:
         trace=args.trace,
     )
     d = res.to_dict()
+    if d.get("device_warning"):  # a design larger than its device: say so, still report
+        from .cli_arch import _warn
+
+        _warn(d["device_warning"].split("; "))
     if args.json:
         print_json(d)
         return 0

@@ -652,12 +652,15 @@ def resource_counters(arch: Architecture, dense_macs: int, cycles: int) -> dict[
 
     ``dsp``, ``lut``, ``ff``, ``bram_kb``, ``uram_kb`` from
     :meth:`~hwsim.arch.Architecture.resources_summary` (``resources_basis`` says whether they
-    come from the RTL core's synthesis or an estimate), and ``macs_per_cycle_per_dsp``: the
+    come from the RTL core's synthesis or an estimate), ``fits_device`` and ``device_warning``
+    (what exceeds the device, or None), and ``macs_per_cycle_per_dsp``: the
     dense-equivalent MACs the run achieved per cycle and per DSP slice (sparsity credited).
     """
     res = arch.resources_summary()
     dsp = int(res["dsp"])
     return {
+        "fits_device": res["fits_device"],
+        "device_warning": "; ".join(res["device_warnings"]) or None,
         "dsp": dsp,
         "lut": int(res["lut"]),
         "ff": int(res["ff"]),

@@ -126,7 +126,7 @@ def test_every_flag_and_key(tmp_path, capsys):
     trace = tmp_path / "t.json"
     argv = [
         "gemm", "--arch", "sat-vcu1525", "--m", "16", "--k", "64", "--n", "32",
-        "--sparsity", "2:8", "--precision", "int16", "--engine", "pe_array", "--dataflow", "ws",
+        "--sparsity", "2:8", "--precision", "int8", "--engine", "pe_array", "--dataflow", "ws",
         "--array", "8x8", "--batch", "2", "--check", "--seed", "9", "--trace", str(trace),
         "--json",
     ]  # fmt: skip
@@ -140,7 +140,8 @@ def test_every_flag_and_key(tmp_path, capsys):
     )
     assert doc["multipliers"] == 8 * 8 * 2 and doc["dsp"] == 8 * 8 // 4 * 8
     p = doc["params"]
-    assert (p["precision"], p["dataflow"], p["array"], p["batch"]) == ("int16", "ws", [8, 8], 2)
+    # int8: the 8-bit SAT datapath refuses int16 (tests/test_fidelity_defects.py)
+    assert (p["precision"], p["dataflow"], p["array"], p["batch"]) == ("int8", "ws", [8, 8], 2)
     assert doc["check"] == "passed" and doc["seed"] == 9 and doc["dense_macs"] == 32 * 64 * 32
     events = json.loads(trace.read_text())["traceEvents"]
     cats = {e.get("cat") for e in events if e["ph"] == "X"}

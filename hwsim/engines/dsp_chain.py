@@ -342,6 +342,8 @@ class DspChainEngine:
                 "efficiency_configurable": eff["configurable"],
                 "efficiency_fixed_chain": eff["fixed"],
                 "efficiency_ratio": eff["ratio"],
+                # as executed: useful MACs over the DSP-cycles of the passes the tiles issued
+                "efficiency_executed": useful / max(1, int(passes.sum()) * L),
                 "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
                 # energy (hwsim.energy): the sparse MUX selects per N:M multiply; SRAM by operand
                 "select_ops": int((tm * g_kn[ki, ni] * g).sum()) if kind == "nm" else 0,

@@ -287,6 +287,7 @@ class PeArrayEngine:
     def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
         """Tiles of ``tm × tk × tn`` (half the buffers) with per-tile closed-form cycles."""
         spec = arch.engine(engine_name)
+        spec.check_precision(work.precision, engine_name)  # fp16 on an int8 datapath: error
         dataflows = tuple(spec.dataflows)
         check_work(work, dataflows)
         rows, cols, n, m = int(spec.rows), int(spec.cols), int(spec.n), int(spec.m)
