@@ -18,6 +18,7 @@ from .arch import GEMM_KINDS, Architecture, load_arch
 from .engines import engine_model
 from .engines.base import PRECISION_BYTES, GemmWork, TilePlan
 from .errors import CheckFailedError, ConfigError, ShapeError
+from .memory import buffer_footprint
 from .pipeline import PipelineStats, run_tiles, write_trace
 from .result import RunResult
 
@@ -222,7 +223,7 @@ def synthetic_weight(k: int, n: int, spec: Any, *, seed: int, precision: str = "
     return sp.random_weights((k, n), spec, seed=seed, dtype=dt, axis=0)
 
 
-def _operands(k, n, m_eff, spec, weight, precision, seed, check):
+def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
     if weight is not None:
         weight = np.asarray(weight)
         if weight.shape != (k, n):
@@ -245,21 +246,46 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check):
     act, reason = None, None
     if not check:
         reason = "functional check disabled (check=False)"
-    elif m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
-        reason = (
-            f"operands too large for the check: M*K+K*N+M*N = {m_eff * k + k * n + m_eff * n} "
-            f"elements > {CHECK_ELEMENT_LIMIT}"
-        )
-    else:
-        rng = np.random.default_rng([seed, 1])
-        if precision in _INT_PRECISIONS:
-            info = np.iinfo(np.int8)  # int8 activations keep int16 products exact too
-            act = rng.integers(info.min, info.max, size=(m_eff, k), dtype=np.int8, endpoint=True)
-            if precision == "int16":
-                act = act.astype(np.int16)
+    elif legacy:
+        if m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
+            reason = (
+                f"operands too large for the check: M*K+K*N+M*N = "
+                f"{m_eff * k + k * n + m_eff * n} elements > {CHECK_ELEMENT_LIMIT}"
+            )
         else:
-            act = rng.standard_normal(size=(m_eff, k)).astype(_WEIGHT_DTYPE[precision])
+            act = activation_rows(seed, precision, k, 0, m_eff)
     return weight, act, reason
+
+
+#: Activation rows drawn per seeded block: any row range is generated from its blocks alone,
+#: so a check materialises only the rows of the tiles it runs.
+ACT_BLOCK_ROWS = 256
+
+
+def activation_rows(seed: int, precision: str, k: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of the seeded ``M x k`` activation of a GEMM (deterministic per row).
+
+    Row block ``b`` (rows ``b*ACT_BLOCK_ROWS ...``) is drawn from its own generator
+    ``default_rng([seed, 1, b])``: int8 values for integer precisions (int8 activations keep
+    int16 products exact too), standard normals otherwise. Only the blocks that ``r0:r1``
+    touches are drawn.
+    """
+    blk = ACT_BLOCK_ROWS
+    parts = []
+    for b in range(r0 // blk, -(-r1 // blk)):
+        rng = np.random.default_rng([seed, 1, b])
+        if precision in _INT_PRECISIONS:
+            info = np.iinfo(np.int8)
+            a = rng.integers(info.min, info.max, size=(blk, k), dtype=np.int8, endpoint=True)
+            if precision == "int16":
+                a = a.astype(np.int16)
+        else:
+            a = rng.standard_normal(size=(blk, k)).astype(_WEIGHT_DTYPE[precision])
+        lo, hi = max(r0, b * blk) - b * blk, min(r1, (b + 1) * blk) - b * blk
+        parts.append(a[lo:hi])
+    if not parts:
+        return np.zeros((0, k), dtype=_WEIGHT_DTYPE[precision])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -289,10 +315,15 @@ def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
 
 def _check(model, work: GemmWork, arch: Architecture, name: str) -> None:
     out = np.asarray(model.compute(work, arch, name))
-    ref = reference_product(work.act, work.weight)
+    _compare(out, reference_product(work.act, work.weight), work, model, name)
+
+
+def _compare(out, ref, work: GemmWork, model, name: str, where: str = "", at=(0, 0),
+             rows=None, cols=None) -> None:
     if out.shape != ref.shape:
         raise CheckFailedError(
-            f"engine {name!r} ({model.kind}) returned shape {out.shape}, expected {ref.shape}"
+            f"engine {name!r} ({model.kind}) returned shape {out.shape}{where}, "
+            f"expected {ref.shape}"
         )
     got = out.astype(np.float64)
     if work.precision in _INT_PRECISIONS:
@@ -302,9 +333,11 @@ def _check(model, work: GemmWork, arch: Architecture, name: str) -> None:
         ok = np.isclose(got, ref, rtol=1e-2, atol=1e-2 * max(scale, 1.0))
     if not ok.all():
         i, j = (int(x) for x in np.argwhere(~ok)[0])
+        row = i if rows is None else int(rows[i])
+        col = j if cols is None else int(cols[j])
         raise CheckFailedError(
             f"engine {name!r} ({model.kind}) output differs from the dense NumPy reference at "
-            f"[{i}, {j}]: got {got[i, j]!r}, expected {ref[i, j]!r} "
+            f"[{row + at[0]}, {col + at[1]}]{where}: got {got[i, j]!r}, expected {ref[i, j]!r} "
             f"({int((~ok).sum())} of {ok.size} elements differ)"
         )
 
@@ -346,6 +379,8 @@ class GemmJob:
         Why the functional check will not run (``None`` when it will).
     started : float
         ``time.perf_counter()`` when preparation began (wall time of the run).
+    check_mode : str or None
+        ``"sampled"``, ``"full"`` or ``None`` (no check); see :func:`hwsim.check.check_mode`.
     """
 
     arch: Architecture
@@ -355,6 +390,7 @@ class GemmJob:
     params: dict
     check_reason: str | None
     started: float
+    check_mode: str | None = None
 
 
 #: Largest ``m * batch`` the model plans (rows of the activation): tiles grow with M.
@@ -374,7 +410,7 @@ def prepare_gemm(
     precision: str = "int8",
     batch: int = 1,
     array: Any = None,
-    check: bool = True,
+    check: bool | str = True,
     seed: int = 0,
 ) -> GemmJob:
     """Validate a GEMM and build its operands (first step of :func:`simulate_gemm`).
@@ -390,7 +426,10 @@ def prepare_gemm(
     ShapeError, ConfigError, PatternError, TypeError, ValueError
         As :func:`simulate_gemm`.
     """
+    from .check import check_mode
+
     t0 = time.perf_counter()
+    mode = check_mode(check)
     arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
     _check_precision(precision)
     if m * batch > ROW_LIMIT:
@@ -403,7 +442,9 @@ def prepare_gemm(
     flow = _pick_dataflow(spec, dataflow)
     sp_spec = _sparsity(sparsity)
     m_eff = m * batch
-    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, check)
+    model = engine_model(spec.kind)
+    legacy = not callable(getattr(model, "execute_tile", None))
+    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, mode, legacy)
     work = GemmWork(
         m=m_eff, k=k, n=n, weight=w, sparsity=sp_spec, precision=precision, dataflow=flow,
         act=act, seed=seed,
@@ -420,8 +461,9 @@ def prepare_gemm(
         "array": None if array is None else list(parse_array(array)),
         "training": False,
         "weight_given": weight is not None,
+        "check_mode": mode,
     }
-    return GemmJob(arch, name, engine_model(spec.kind), work, params, reason, t0)
+    return GemmJob(arch, name, model, work, params, reason, t0, mode)
 
 
 def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
@@ -446,24 +488,48 @@ def plan_gemm(job: GemmJob) -> TilePlan:
     return job.model.plan(job.work, job.arch, job.engine)
 
 
-def check_gemm(job: GemmJob) -> tuple[str, str | None, float]:
-    """Run the functional check of ``job``.
+def check_gemm(
+    job: GemmJob, plan: TilePlan | None = None, *, progress: bool | None = None
+) -> tuple[str, str | None, float, str | None]:
+    """Run the functional check of ``job`` against the schedule ``plan`` charged (contract 9).
+
+    Engines with ``execute_tile`` are checked tile by tile (:func:`hwsim.check.check_tiles`):
+    the plan's tile grid must cover the GEMM exactly once, and every checked tile is executed
+    from its compressed operands, its counted figures (compute cycles included) compared with
+    the plan's and its output with the dense NumPy product. Other engines (``compute`` only)
+    are compared on the whole output.
+
+    Parameters
+    ----------
+    job : GemmJob
+    plan : TilePlan, optional
+        The plan whose timing is reported (planned again when omitted).
+    progress : bool, optional
+        tqdm bar on stderr for a full check (default: when stderr is a terminal).
 
     Returns
     -------
-    (state, reason, seconds) : tuple
-        ``("passed", None, s)`` or ``("skipped", why, 0.0)``.
+    (state, reason, seconds, scope) : tuple
+        ``("passed", None, s, "sampled 9 of 64 tiles")`` or ``("skipped", why, 0.0, None)``.
 
     Raises
     ------
     CheckFailedError
-        The engine's output differs from the dense NumPy reference (first mismatch named).
+        An output differs from the reference, a counted figure from the plan's, or the tiles
+        do not cover the GEMM (the tile and the figure are named).
     """
-    if job.work.act is None:
-        return "skipped", job.check_reason, 0.0
+    if job.check_mode is None or (job.check_reason is not None and job.work.act is None):
+        return "skipped", job.check_reason, 0.0, None
     t = time.perf_counter()
-    _check(job.model, job.work, job.arch, job.engine)
-    return "passed", None, time.perf_counter() - t
+    if not callable(getattr(job.model, "execute_tile", None)):
+        _check(job.model, job.work, job.arch, job.engine)
+        return "passed", None, time.perf_counter() - t, "full (whole output)"
+    from .check import check_tiles
+
+    if plan is None:
+        plan = plan_gemm(job)
+    scope = check_tiles(job, plan, full=job.check_mode == "full", progress=progress)
+    return "passed", None, time.perf_counter() - t, scope
 
 
 def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
@@ -481,7 +547,7 @@ def gemm_result(
     plan: TilePlan,
     st: PipelineStats,
     *,
-    check: tuple[str, str | None, float] = ("skipped", None, 0.0),
+    check: tuple = ("skipped", None, 0.0),
 ) -> RunResult:
     """Assemble the :class:`RunResult` of a planned and run GEMM (energy, counters, table)."""
     arch, work = job.arch, job.work
@@ -494,6 +560,8 @@ def gemm_result(
     counters.update({k_: v for k_, v in plan.notes.items() if k_ not in _RESULT_FIELDS})
     counters.update(resource_counters(arch, work.dense_macs, st.cycles))
     counters["check_wall_seconds"] = check[2]
+    counters["check_scope"] = check[3] if len(check) > 3 else None
+    counters["peak_buffer_bytes"] = buffer_footprint(plan)
     return RunResult.from_stats(
         arch=arch,
         stats=st,
@@ -529,7 +597,7 @@ def simulate_gemm(
     batch: int = 1,
     array: Any = None,
     training: bool = False,
-    check: bool = True,
+    check: bool | str = True,
     seed: int = 0,
     trace: str | Path | list | None = None,
 ) -> RunResult:
@@ -557,8 +625,11 @@ def simulate_gemm(
         ``"RxC"`` override of the engine's rows and columns.
     training : bool
         Run SAT's three training GEMMs (``hwsim.training.simulate_training``).
-    check : bool
-        Compare the engine's numerical output with the dense NumPy product.
+    check : bool or str
+        ``"sampled"`` (``True``, the default): execute a seeded sample of tiles (always the
+        first, the last and the edge tiles) from their compressed operands, and compare their
+        counted figures with the plan and their outputs with the dense NumPy product;
+        ``"full"``: every tile; ``False``: no check. The result's ``check_scope`` says which.
     seed : int
         Seed of the synthetic operands.
     trace : path or list, optional
@@ -595,7 +666,7 @@ def simulate_gemm(
     plan = plan_gemm(job)
     events: list | None = trace if isinstance(trace, list) else ([] if trace else None)
     st = run_tiles(plan, job.arch, trace=events)
-    result = gemm_result(job, plan, st, check=check_gemm(job))
+    result = gemm_result(job, plan, st, check=check_gemm(job, plan))
     if trace is not None and not isinstance(trace, list):
         write_trace(trace, events)
     return result

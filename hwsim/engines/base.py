@@ -101,6 +101,10 @@ class TilePlan:
     act_load_bytes : ndarray or None
         The part of ``load_bytes`` that is the activation operand (zeros when not given). A
         network run drops it when the activation is already on chip (the producer kept it).
+    operands : dict or None
+        Buffer occupancy of each operand role (``act``, ``weight``, ``out``): ``role ->
+        (buffer name, bytes of the tile's block, bool: the tile brings a new block)``. Read by
+        :func:`hwsim.memory.buffer_footprint` (the one model of buffer occupancy).
     """
 
     engine: str
@@ -115,6 +119,7 @@ class TilePlan:
     tiles: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
     act_load_bytes: Any = None
+    operands: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         names = (
