@@ -394,7 +394,8 @@ class SystolicEngine:
         r_ax, c_ax, s_ax = {"ws": ("k", "n", "m"), "os": ("m", "n", "k"),
                             "is": ("k", "m", "n")}[df]
         folds = -(-ext[r_ax] // rows_) * -(-ext[c_ax] // cols_)
-        fixed = scalesim_fold_cycles(df, rows_, cols_, 0)
+        # a fold's fixed part: R preload rows (WS, IS) + R - 1 + C - 1 skew
+        fixed = (0 if df == "os" else rows_) + rows_ + cols_ - 2
         compute = folds * (ext[s_ax] + (fixed if start[s_ax] == 0 else 0)) - (1 if i == 0 else 0)
         sel = np.arange(n1 - n0) if cols is None else np.asarray(cols, dtype=np.int64)
         w = np.asarray(work.weight)
