@@ -61,7 +61,7 @@ def register(subparsers) -> None:
         "--check",
         nargs="?",
         const="sampled",
-        default="sampled",
+        default=None,  # sampled (a default equal to const would hide --check from the group)
         choices=("sampled", "full"),
         help="run the tiles the timing counted and compare their counts and outputs: a seeded "
         "sample of tiles incl. first, last and edge tiles (sampled, the default; bare --check)"
@@ -91,7 +91,7 @@ def _run(args: argparse.Namespace) -> int:
         batch=args.batch,
         array=args.array,
         training=args.training,
-        check=args.check,
+        check="sampled" if args.check is None else args.check,
         seed=args.seed,
         trace=args.trace,
     )
