@@ -259,7 +259,7 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
 
 #: Activation rows drawn per seeded block: any row range is generated from its blocks alone,
 #: so a check materialises only the rows of the tiles it runs.
-ACT_BLOCK_ROWS = 256
+ACT_BLOCK_ROWS = 64
 
 
 def activation_rows(seed: int, precision: str, k: int, r0: int, r1: int) -> np.ndarray:
@@ -288,6 +288,11 @@ def activation_rows(seed: int, precision: str, k: int, r0: int, r1: int) -> np.n
     return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
+#: Row counts up to which products run in einsum's loops (threaded BLAS is slow on skinny
+#: products, worst on a loaded machine).
+_FEW_ROWS = 16
+
+
 def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
     """The dense NumPy product the functional check compares against.
 
@@ -302,6 +307,8 @@ def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
             big *= max(1, abs(int(x.max())), abs(int(x.min())))
         if big >= 2**53:
             return act.astype(np.int64) @ weight.astype(np.int64)
+    if act.shape[0] <= _FEW_ROWS:  # a few sampled rows: einsum's loops, not a skinny BLAS call
+        return np.einsum("ik,kj->ij", act.astype(np.float64), weight.astype(np.float64))
     a = act.astype(np.float64)
     k, n = weight.shape
     rows = max(1, (16 << 20) // max(1, 8 * n))  # convert the weight in ~16 MB slices

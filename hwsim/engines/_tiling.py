@@ -194,6 +194,8 @@ def exact_matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     dt = acc_dtype(a, b, k=k)
     if dt is np.int64:
         return a.astype(np.int64) @ b.astype(np.int64)
+    if a.ndim == 2 and a.shape[0] <= 16:  # few rows: einsum's loops beat a skinny BLAS call
+        return np.einsum("ik,kj->ij", a.astype(np.float64), b.astype(np.float64))
     if _is_int(a) and _is_int(b) and k:
         per = max(1, _max_abs(a) * _max_abs(b))
         chunk = _F32_EXACT // per

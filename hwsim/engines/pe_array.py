@@ -288,10 +288,10 @@ def _select_slots(w: np.ndarray, m: int, cols=None) -> tuple[np.ndarray, np.ndar
     nz = (wp != 0).reshape(g, m, nn)
     sel = np.arange(nn) if cols is None else np.asarray(cols)
     if m <= 16:
-        packed = np.packbits(nz, axis=1, bitorder="little")  # (g, ceil(m/8), nn)
-        mask = packed[:, 0, :].astype(np.intp)
-        if m > 8:
-            mask |= packed[:, 1, :].astype(np.intp) << 8
+        bits8 = nz.view(np.uint8)
+        mask = np.zeros((g, nn), dtype=np.uint8 if m <= 8 else np.uint16)
+        for p in range(m):  # the group's nonzero pattern as an m-bit selector code
+            mask |= bits8[:, p, :].astype(mask.dtype) << p
         codes = np.arange(1 << m, dtype=np.int64)
         bits = (codes[:, None] >> np.arange(m)) & 1  # (2**m, m)
         cnt_lut = bits.sum(axis=1)
