@@ -28,7 +28,7 @@ import numpy as np
 from .errors import CheckFailedError, ConfigError
 
 __all__ = ["CHECK_MODES", "SAMPLE_BLOCKS", "check_mode", "tile_geometry", "pick_blocks",
-           "check_tiles"]
+           "check_tiles", "reference_product", "activation_rows", "ACT_BLOCK_ROWS"]
 
 #: Check modes (``True`` means ``"sampled"``).
 CHECK_MODES = ("sampled", "full")
@@ -154,6 +154,100 @@ def _compare_counts(plan: Any, i: int, counts: dict[str, int], label: str) -> No
             )
 
 
+#: Activation rows drawn per seeded block: any row range is generated from its blocks alone,
+#: so a check materialises only the rows of the tiles it runs.
+ACT_BLOCK_ROWS = 64
+
+
+def activation_rows(seed: int, precision: str, k: int, r0: int, r1: int) -> np.ndarray:
+    """Rows ``r0:r1`` of the seeded ``M x k`` activation of a GEMM (deterministic per row).
+
+    Row block ``b`` (rows ``b*ACT_BLOCK_ROWS ...``) is drawn from its own generator
+    ``default_rng([seed, 1, b])``: int8 values for integer precisions (int8 activations keep
+    int16 products exact too), standard normals otherwise. Only the blocks that ``r0:r1``
+    touches are drawn.
+    """
+    from .gemm import _INT_PRECISIONS, _WEIGHT_DTYPE
+
+    blk = ACT_BLOCK_ROWS
+    parts = []
+    for b in range(r0 // blk, -(-r1 // blk)):
+        rng = np.random.default_rng([seed, 1, b])
+        if precision in _INT_PRECISIONS:
+            info = np.iinfo(np.int8)
+            a = rng.integers(info.min, info.max, size=(blk, k), dtype=np.int8, endpoint=True)
+            if precision == "int16":
+                a = a.astype(np.int16)
+        else:
+            a = rng.standard_normal(size=(blk, k)).astype(_WEIGHT_DTYPE[precision])
+        lo, hi = max(r0, b * blk) - b * blk, min(r1, (b + 1) * blk) - b * blk
+        parts.append(a[lo:hi])
+    if not parts:
+        return np.zeros((0, k), dtype=_WEIGHT_DTYPE[precision])
+    return parts[0] if len(parts) == 1 else np.concatenate(parts)
+
+
+#: Row counts up to which products run in einsum's loops (threaded BLAS is slow on skinny
+#: products, worst on a loaded machine).
+_FEW_ROWS = 16
+
+
+def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    """The dense NumPy product the functional check compares against.
+
+    float64 BLAS: integer results are exact while ``K * max|act| * max|weight| < 2**53``
+    (int8 and int16 operands at any practical K); beyond that the product runs in int64.
+    """
+    act, weight = np.asarray(act), np.asarray(weight)
+    ints = all(np.issubdtype(x.dtype, np.integer) for x in (act, weight))
+    if ints and act.size and weight.size:
+        big = act.shape[1]
+        for x in (act, weight):
+            big *= max(1, abs(int(x.max())), abs(int(x.min())))
+        if big >= 2**53:
+            return act.astype(np.int64) @ weight.astype(np.int64)
+    if act.shape[0] <= _FEW_ROWS:  # a few sampled rows: einsum's loops, not a skinny BLAS call
+        return np.einsum("ik,kj->ij", act.astype(np.float64), weight.astype(np.float64))
+    a = act.astype(np.float64)
+    k, n = weight.shape
+    rows = max(1, (16 << 20) // max(1, 8 * n))  # convert the weight in ~16 MB slices
+    if rows >= k:
+        return a @ weight.astype(np.float64)
+    out = np.zeros((act.shape[0], n), dtype=np.float64)
+    for k0 in range(0, k, rows):
+        out += a[:, k0 : k0 + rows] @ weight[k0 : k0 + rows].astype(np.float64)
+    return out
+
+
+def _check(model, work, arch, name: str) -> None:
+    out = np.asarray(model.compute(work, arch, name))
+    _compare(out, reference_product(work.act, work.weight), work, model, name)
+
+
+def _compare(out, ref, work, model, name: str, where: str = "", at=(0, 0),
+             rows=None, cols=None) -> None:
+    if out.shape != ref.shape:
+        raise CheckFailedError(
+            f"engine {name!r} ({model.kind}) returned shape {out.shape}{where}, "
+            f"expected {ref.shape}"
+        )
+    got = out.astype(np.float64)
+    if work.precision in ("int8", "int16"):
+        ok = got == ref
+    else:
+        scale = float(np.abs(ref).max()) if ref.size else 1.0
+        ok = np.isclose(got, ref, rtol=1e-2, atol=1e-2 * max(scale, 1.0))
+    if not ok.all():
+        i, j = (int(x) for x in np.argwhere(~ok)[0])
+        row = i if rows is None else int(rows[i])
+        col = j if cols is None else int(cols[j])
+        raise CheckFailedError(
+            f"engine {name!r} ({model.kind}) output differs from the dense NumPy reference at "
+            f"[{row + at[0]}, {col + at[1]}]{where}: got {got[i, j]!r}, expected {ref[i, j]!r} "
+            f"({int((~ok).sum())} of {ok.size} elements differ)"
+        )
+
+
 def check_tiles(job: Any, plan: Any, *, full: bool = False, progress: bool | None = None) -> str:
     """Walk the checked tiles of ``plan`` (module docstring); return the check scope.
 
@@ -167,8 +261,6 @@ def check_tiles(job: Any, plan: Any, *, full: bool = False, progress: bool | Non
     CheckFailedError
         See the module docstring.
     """
-    from .gemm import _compare, reference_product
-
     work, model = job.work, job.model
     label = f"engine {job.engine!r} ({model.kind})"
     geo = tile_geometry(plan, work)
@@ -222,8 +314,6 @@ def _sample(lo: int, hi: int, size: int, seed: list) -> np.ndarray:
 
 def _act_rows(work: Any, rows: np.ndarray) -> np.ndarray:
     """Activation rows ``rows`` (sorted): from ``work.act`` or drawn block by block."""
-    from .gemm import ACT_BLOCK_ROWS, activation_rows
-
     if work.act is not None:
         return np.asarray(work.act)[rows]
     if rows.size and rows[-1] - rows[0] + 1 == rows.size:

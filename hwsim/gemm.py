@@ -15,9 +15,10 @@ import pandas as pd  # every result carries a table: import once here, not insid
 from . import sparsity as sp
 from ._seed import check_seed
 from .arch import GEMM_KINDS, Architecture, load_arch
+from .check import ACT_BLOCK_ROWS, _check, activation_rows, reference_product
 from .engines import engine_model
 from .engines.base import PRECISION_BYTES, GemmWork, TilePlan
-from .errors import CheckFailedError, ConfigError, ShapeError
+from .errors import ConfigError, ShapeError
 from .memory import buffer_footprint
 from .pipeline import PipelineStats, run_tiles, write_trace
 from .result import RunResult
@@ -36,6 +37,8 @@ __all__ = [
     "run_arguments",
     "synthetic_weight",
     "reference_product",
+    "activation_rows",
+    "ACT_BLOCK_ROWS",
     "resource_counters",
     "CHECK_ELEMENT_LIMIT",
     "WEIGHT_ELEMENT_LIMIT",
@@ -255,98 +258,6 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
         else:
             act = activation_rows(seed, precision, k, 0, m_eff)
     return weight, act, reason
-
-
-#: Activation rows drawn per seeded block: any row range is generated from its blocks alone,
-#: so a check materialises only the rows of the tiles it runs.
-ACT_BLOCK_ROWS = 64
-
-
-def activation_rows(seed: int, precision: str, k: int, r0: int, r1: int) -> np.ndarray:
-    """Rows ``r0:r1`` of the seeded ``M x k`` activation of a GEMM (deterministic per row).
-
-    Row block ``b`` (rows ``b*ACT_BLOCK_ROWS ...``) is drawn from its own generator
-    ``default_rng([seed, 1, b])``: int8 values for integer precisions (int8 activations keep
-    int16 products exact too), standard normals otherwise. Only the blocks that ``r0:r1``
-    touches are drawn.
-    """
-    blk = ACT_BLOCK_ROWS
-    parts = []
-    for b in range(r0 // blk, -(-r1 // blk)):
-        rng = np.random.default_rng([seed, 1, b])
-        if precision in _INT_PRECISIONS:
-            info = np.iinfo(np.int8)
-            a = rng.integers(info.min, info.max, size=(blk, k), dtype=np.int8, endpoint=True)
-            if precision == "int16":
-                a = a.astype(np.int16)
-        else:
-            a = rng.standard_normal(size=(blk, k)).astype(_WEIGHT_DTYPE[precision])
-        lo, hi = max(r0, b * blk) - b * blk, min(r1, (b + 1) * blk) - b * blk
-        parts.append(a[lo:hi])
-    if not parts:
-        return np.zeros((0, k), dtype=_WEIGHT_DTYPE[precision])
-    return parts[0] if len(parts) == 1 else np.concatenate(parts)
-
-
-#: Row counts up to which products run in einsum's loops (threaded BLAS is slow on skinny
-#: products, worst on a loaded machine).
-_FEW_ROWS = 16
-
-
-def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The dense NumPy product the functional check compares against.
-
-    float64 BLAS: integer results are exact while ``K * max|act| * max|weight| < 2**53``
-    (int8 and int16 operands at any practical K); beyond that the product runs in int64.
-    """
-    act, weight = np.asarray(act), np.asarray(weight)
-    ints = all(np.issubdtype(x.dtype, np.integer) for x in (act, weight))
-    if ints and act.size and weight.size:
-        big = act.shape[1]
-        for x in (act, weight):
-            big *= max(1, abs(int(x.max())), abs(int(x.min())))
-        if big >= 2**53:
-            return act.astype(np.int64) @ weight.astype(np.int64)
-    if act.shape[0] <= _FEW_ROWS:  # a few sampled rows: einsum's loops, not a skinny BLAS call
-        return np.einsum("ik,kj->ij", act.astype(np.float64), weight.astype(np.float64))
-    a = act.astype(np.float64)
-    k, n = weight.shape
-    rows = max(1, (16 << 20) // max(1, 8 * n))  # convert the weight in ~16 MB slices
-    if rows >= k:
-        return a @ weight.astype(np.float64)
-    out = np.zeros((act.shape[0], n), dtype=np.float64)
-    for k0 in range(0, k, rows):
-        out += a[:, k0 : k0 + rows] @ weight[k0 : k0 + rows].astype(np.float64)
-    return out
-
-
-def _check(model, work: GemmWork, arch: Architecture, name: str) -> None:
-    out = np.asarray(model.compute(work, arch, name))
-    _compare(out, reference_product(work.act, work.weight), work, model, name)
-
-
-def _compare(out, ref, work: GemmWork, model, name: str, where: str = "", at=(0, 0),
-             rows=None, cols=None) -> None:
-    if out.shape != ref.shape:
-        raise CheckFailedError(
-            f"engine {name!r} ({model.kind}) returned shape {out.shape}{where}, "
-            f"expected {ref.shape}"
-        )
-    got = out.astype(np.float64)
-    if work.precision in _INT_PRECISIONS:
-        ok = got == ref
-    else:
-        scale = float(np.abs(ref).max()) if ref.size else 1.0
-        ok = np.isclose(got, ref, rtol=1e-2, atol=1e-2 * max(scale, 1.0))
-    if not ok.all():
-        i, j = (int(x) for x in np.argwhere(~ok)[0])
-        row = i if rows is None else int(rows[i])
-        col = j if cols is None else int(cols[j])
-        raise CheckFailedError(
-            f"engine {name!r} ({model.kind}) output differs from the dense NumPy reference at "
-            f"[{row + at[0]}, {col + at[1]}]{where}: got {got[i, j]!r}, expected {ref[i, j]!r} "
-            f"({int((~ok).sum())} of {ok.size} elements differ)"
-        )
 
 
 def _table(plan: TilePlan, st: PipelineStats):

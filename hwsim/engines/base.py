@@ -4,8 +4,9 @@ An engine turns one GEMM into a :class:`TilePlan`: arrays with one entry per til
 buffer-sized block of work, many array folds), each computed in closed form with NumPy from the
 real sparsity of the operands. The pipeline (:mod:`hwsim.pipeline`) then runs the tiles in SimPy
 — loads through DRAM channels into double buffers, compute, stores — so the number of events
-grows with tiles, never with cycles or MACs (DESIGN.md, contract 3). The engine also computes the
-numerical output from the compressed operands it was given (contract 4).
+grows with tiles, never with cycles or MACs (DESIGN.md, contract 3). The engine also runs each
+tile from its compressed operands, counting what it executes, so the functional check exercises
+the schedule the timing counted (contracts 4 and 9).
 """
 
 from __future__ import annotations
@@ -95,7 +96,10 @@ class TilePlan:
     buffer_bytes : int
         Bytes one tile occupies in the on-chip buffer (one of the two double-buffer slots).
     tiles : pandas.DataFrame or None
-        Optional per-tile coordinates (``m0, k0, n0``...) for traces and tables.
+        Per-tile boxes ``m0, m1, k0, k1, n0, n1`` (``k`` in the engine's reduction
+        coordinates, ``notes["k_extent"]`` long when not ``K``) and per-tile counts the
+        functional check recounts (e.g. ``lockstep_steps``, ``folds``, ``group_passes``,
+        ``weight_bytes``); also shown in traces and tables.
     notes : dict
         Engine-specific totals for the result's ``counters`` (e.g. ``fill_cycles``).
     act_load_bytes : ndarray or None
@@ -166,3 +170,9 @@ class GemmEngine(Protocol):
     def compute(self, work: GemmWork, arch: Architecture, engine_name: str) -> np.ndarray:
         """Numerical output computed from the compressed operands the engine is given."""
         ...
+
+    # Built-in engines also define ``execute_tile(work, arch, engine_name, plan, i, act,
+    # cols=None) -> (out, counts)``: tile ``i`` of ``plan`` run from its compressed operands,
+    # with the figures counted while running it (``compute_cycles``, ``performed_macs`` and
+    # tile columns of ``plan.tiles``). The functional check (:mod:`hwsim.check`) walks the
+    # plan with it (contract 9); engines without it are checked on ``compute`` alone.
