@@ -353,7 +353,8 @@ def prepare_gemm(
     if m * batch > ROW_LIMIT:
         raise ShapeError(
             f"m*batch = {m}*{batch} = {m * batch} activation rows exceed the model's limit of "
-            f"{ROW_LIMIT} (tiles grow with the rows); simulate fewer rows and scale"
+            f"{ROW_LIMIT} (the plan's per-tile arrays grow with the rows); simulate fewer rows "
+            "and scale"
         )
     name, arch = _engine_with_array(arch, engine, array)
     spec = arch.engine(name)
@@ -402,8 +403,24 @@ def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
 
 
 def plan_gemm(job: GemmJob) -> TilePlan:
-    """The engine's tile plan of ``job`` (closed forms on the real sparsity)."""
-    return job.model.plan(job.work, job.arch, job.engine)
+    """The engine's tile plan of ``job`` (closed forms on the real sparsity).
+
+    Raises
+    ------
+    ShapeError
+        A buffer's peak occupancy (:func:`hwsim.memory.buffer_footprint`, double buffered)
+        exceeds its capacity.
+    """
+    plan = job.model.plan(job.work, job.arch, job.engine)
+    caps = {name: b.capacity_bytes for name, b in job.arch.buffers.items()}
+    for name, used in buffer_footprint(plan).items():
+        cap = caps.get(name, job.arch.onchip_bytes)
+        if used > cap:
+            raise ShapeError(
+                f"engine {job.engine!r} planned tiles that need {used} B of on-chip buffer "
+                f"{name!r} (double buffered), capacity is {cap} B"
+            )
+    return plan
 
 
 def check_gemm(

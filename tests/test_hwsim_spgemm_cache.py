@@ -27,7 +27,6 @@ def _tiny():
 def _strip(d: dict) -> dict:
     d = dict(d)
     d.pop("wall_seconds")
-    d.pop("check_wall_seconds", None)  # a wall time too
     d["params"] = {k: v for k, v in d["params"].items() if k != "overrides"}
     return d
 

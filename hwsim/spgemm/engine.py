@@ -229,9 +229,7 @@ def simulate_spgemm(
     if mode is not None and dataflow == "rowwise-hash":
         from .walk import check_rowwise
 
-        tc = time.perf_counter()
         scope = check_rowwise(A, B, work, spec, plan, full=mode == "full", seed=seed)
-        counters["check_wall_seconds"] = time.perf_counter() - tc
         state = "passed"
     elif mode is not None:
         reason = check_output(plan.output, A, B)
