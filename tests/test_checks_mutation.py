@@ -53,8 +53,9 @@ def test_unmutated_plans_pass_full_and_sampled(key, sparsity):
 
 
 @pytest.mark.parametrize("key", sorted(ENGINES))
-def test_wrong_compute_cycles_fail(key):
-    job, plan = _job(key, check="sampled")  # tile 0 is always checked
+@pytest.mark.parametrize("sparsity", ["2:8", "dense"])
+def test_wrong_compute_cycles_fail(key, sparsity):
+    job, plan = _job(key, check="sampled", sparsity=sparsity)  # tile 0 is always checked
     plan.compute_cycles[0] += 1
     with pytest.raises(CheckFailedError, match=r"tile 0: executed compute_cycles = \d+, the plan charged"):
         check_gemm(job, plan)
@@ -68,10 +69,11 @@ def test_dropped_tile_fails(key):
 
 
 @pytest.mark.parametrize("key", sorted(ENGINES))
-def test_wrong_tile_boundary_fails(key):
+@pytest.mark.parametrize("sparsity", ["2:8", "dense"])
+def test_wrong_tile_boundary_fails(key, sparsity):
     """Move one inner boundary of the grid (still a partition): the charged figures no longer
     match the boxes."""
-    job, plan = _job(key, check="sampled")
+    job, plan = _job(key, check="sampled", sparsity=sparsity)
     t = plan.tiles
     for ax in ("m", "n", "k"):
         inner = sorted(set(t[f"{ax}1"]) - {int(t[f"{ax}1"].max())})

@@ -109,3 +109,21 @@ def test_buffer_footprint_counts_reused_blocks_once():
     # act+out share buffer "a": tiles (1, 2) hold 20 + 30 + 1 + 1
     assert buffer_footprint(plan) == {"a": 52, "w": 16}
     assert buffer_footprint(plan, slots=1) == {"a": 31, "w": 9}
+
+
+def test_plan_over_capacity_is_refused(monkeypatch):
+    """plan_gemm checks the plan's peak occupancy against every buffer's capacity."""
+    import hwsim.engines.pe_array as pe_mod
+
+    real = pe_mod.PeArrayEngine.plan
+
+    def greedy(self, work, arch, name):
+        plan = real(self, work, arch, name)
+        buf, nbytes, new = plan.operands["weight"]
+        plan.operands["weight"] = (buf, nbytes + arch.buffers["weight"].capacity_bytes, new)
+        return plan
+
+    monkeypatch.setattr(pe_mod.PeArrayEngine, "plan", greedy)
+    job = prepare_gemm("sat-vcu1525", 64, 64, 64, check=False)
+    with pytest.raises(ShapeError, match=r"on-chip buffer 'weight' \(double buffered\), capacity is 4194304 B"):
+        plan_gemm(job)

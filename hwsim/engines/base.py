@@ -44,7 +44,9 @@ class GemmWork:
     dataflow : str
         ``"ws"``, ``"os"`` or ``"is"`` (engines that have a single dataflow ignore it).
     act : numpy.ndarray or None
-        The ``M × K`` activation for the functional check; ``None`` when the check is off.
+        The ``M × K`` activation, when materialised: for an engine checked on its whole
+        output (``compute``). Tile-walking checks draw only the rows they run
+        (:func:`hwsim.check.activation_rows`) and leave it ``None``.
     seed : int
         Seed that produced the synthetic operands (recorded in results).
     """
