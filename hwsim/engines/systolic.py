@@ -407,13 +407,12 @@ class SystolicEngine:
             from ..sparsity import compress_nm
 
             g0, g1 = ke0 // pattern.n, -(-ke1 // pattern.n)
-            blk = w[g0 * pattern.m : min(work.k, g1 * pattern.m), n0:n1]
-            comp = compress_nm(blk, pattern, axis=0)
+            blk = w[g0 * pattern.m : min(work.k, g1 * pattern.m), n0 + sel]
+            comp = compress_nm(blk, pattern, axis=0)  # the filter rows the array is fed
             lo = ke0 - g0 * pattern.n
-            vals = np.asarray(comp.values)[lo : lo + ext["k"]][:, sel]
+            vals = np.asarray(comp.values)[lo : lo + ext["k"]]
             pos = (nm_slot_positions(comp.indices, pattern) + g0 * pattern.m)[lo : lo + ext["k"]]
-            pos = pos[:, sel]
-            nslots = int(np.asarray(comp.values)[lo : lo + ext["k"]].size)
+            nslots = vals.shape[0] * ext["n"]  # every column is fed the same slot rows
             wbytes = nslots * eb + -(-(nslots * pattern.idx_bits) // 8)
         out = nm_matmul(act, vals, pos)
         counts = {
