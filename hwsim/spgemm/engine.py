@@ -180,7 +180,7 @@ def simulate_spgemm(
     dataflow: str = "rowwise-hash",
     workers: int | None = None,
     seed: int = 0,
-    check: bool = True,
+    check: bool | str = True,
     engine: str | None = None,
     chunk_products: int | None = None,
     **overrides: Any,
@@ -199,8 +199,12 @@ def simulate_spgemm(
         Worker cores (overrides the spec's ``cores``).
     seed : int
         Recorded in the result (the dataflows are deterministic; R-MAT inputs take their own).
-    check : bool
-        Compare the engine's output with SciPy's ``A @ B``.
+    check : bool or str
+        ``"sampled"`` (``True``): walk the first, last, split and a seeded sample of the
+        row-wise plan's table instances slot by slot (:mod:`hwsim.spgemm.walk`), comparing
+        the walked counts and cycles with the plan's and the written-back values with SciPy's
+        ``A @ B``; ``"full"``: every instance; ``False``: no check. The baselines compare
+        their whole output with SciPy's product.
     engine : str, optional
         Engine name when the architecture has several ``spgemm`` engines.
     chunk_products : int, optional
@@ -232,9 +236,11 @@ def simulate_spgemm(
     CheckFailedError
         The output differs from ``A @ B`` or the structural count from the symbolic product.
     """
+    from ..check import check_mode
 
     t0 = time.perf_counter()
     seed = check_seed(seed)
+    mode = check_mode(check)
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
@@ -258,13 +264,20 @@ def simulate_spgemm(
             f"{dataflow}: engine counted {counters['partial_products']} products / "
             f"{plan.nnz_out} outputs, symbolic product gives {work.partial_products} / {work.nnz_out}"
         )
-    if check:
+    scope = None
+    if mode is not None and dataflow == "rowwise-hash":
+        from .walk import check_rowwise
+
+        scope = check_rowwise(A, B, work, spec, plan, full=mode == "full", seed=seed)
+        state = "passed"
+    elif mode is not None:
         reason = check_output(plan.output, A, B)
         if reason is not None:
             raise CheckFailedError(f"{dataflow}: {reason}")
-        state = "passed"
+        state, scope = "passed", "full"
     else:
         reason = "check disabled"
+    counters["check_scope"] = scope
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
