@@ -100,6 +100,23 @@ class NMPeArraySpec(EngineSpec):
         """``rows * cols * n`` multipliers."""
         return self.rows * self.cols * self.n
 
+    @property
+    def precisions(self) -> tuple[str, ...]:
+        """Precisions the integer datapath runs natively: ``int8`` needs 8-bit activation and
+        weight widths, ``int16`` 16-bit; floating point is not supported (no FP multipliers)."""
+        w = min(self.act_width, self.weight_width)
+        return tuple(p for p, bits in (("int8", 8), ("int16", 16)) if bits <= w)
+
+    def check_precision(self, precision: str, name: str) -> None:
+        """ConfigError unless the datapath runs ``precision`` (see :attr:`precisions`)."""
+        if precision not in self.precisions:
+            have = ", ".join(self.precisions) or "none"
+            raise ConfigError(
+                f"engine {name!r}: its integer datapath is {self.act_width}-bit x "
+                f"{self.weight_width}-bit (engines.{name}.act_width/weight_width), so it "
+                f"supports precision {have}, not {precision!r}"
+            )
+
 
 @register_engine_kind("systolic")
 @dataclass(frozen=True)
@@ -265,7 +282,8 @@ class EnergySpec(_Spec):
     figure defaults from the structure (:mod:`hwsim.energy` documents and cites each default).
     ``sram_pj_per_byte`` is the price of a ``sram_ref_bytes`` bank; ``buffers`` overrides a
     buffer's read/write price; ``static_mw`` a component's static power (engine, ``vector``,
-    buffer or ``dram``).
+    buffer or ``dram``); ``operand_buffers`` names the buffer holding a GEMM operand (``act``,
+    ``weight``, ``out``) when no buffer carries the operand's name.
     """
 
     mac_pj: MacEnergy
@@ -279,6 +297,7 @@ class EnergySpec(_Spec):
     sram_ref_bytes: int = field(default=32768, metadata=_r(1, 2**40, "bank of sram_pj_per_byte"))
     buffers: dict[str, BufferEnergy] = field(default_factory=dict)
     static_mw: dict[str, float] = field(default_factory=dict)
+    operand_buffers: dict[str, str] = field(default_factory=dict)
     source: str = ""
 
     def _check(self) -> None:
@@ -352,7 +371,9 @@ class ResourcesSpec(_Spec):
 
     With ``rtl_core`` the design's DSP/LUT/FF are ``cores x`` the core's synthesis figures plus
     ``dsp``/``lut``/``ff`` for the logic outside the cores (control, address generation);
-    without it ``dsp``/``lut``/``ff`` are documented estimates of the whole design.
+    without it ``dsp``/``lut``/``ff`` are documented estimates of the whole design, plus
+    ``dsp_per_multiplier`` DSP slices per multiplier of the GEMM engines (so the estimate
+    follows an ``--array`` override as the RTL-core figures do).
     ``bram_kb``/``uram_kb`` are the on-chip memory budget; ``device``/``device_dsp`` the part
     it targets. :meth:`Architecture.resources_summary` gives the totals.
     """
@@ -364,6 +385,9 @@ class ResourcesSpec(_Spec):
     uram_kb: float = field(default=0.0, metadata=_r(0.0, 1e9))
     device: str = ""
     device_dsp: int = field(default=0, metadata=_r(0, 10**7, "DSP slices of the whole device"))
+    dsp_per_multiplier: float = field(
+        default=0.0, metadata=_r(0.0, 64.0, "estimate: DSP slices per GEMM multiplier")
+    )
     rtl_core: RtlCoreResources | None = None
     source: str = ""
 
@@ -431,6 +455,9 @@ class Architecture(_Spec):
                 f"no engine {core.engine!r}; engines: {', '.join(self.engines)}",
                 key="resources.rtl_core.engine",
             )
+        from ._arch_checks import check_derived
+
+        check_derived(self)
 
     def __hash__(self) -> int:
         return hash(self.hash())
@@ -532,11 +559,17 @@ class Architecture(_Spec):
             ``buffer_kb``: what the buffers use; ``device``, ``device_dsp``, ``dsp_fraction``
             (of the device); ``multipliers`` and ``peak_macs_per_cycle_per_dsp``
             (multipliers / DSP, the ranking figure of a sweep); ``basis`` (``"rtl_core"`` or
-            ``"estimate"``) and, with an RTL core, ``cores`` and ``core`` (its figures).
+            ``"estimate"``) and, with an RTL core, ``cores`` and ``core`` (its figures);
+            ``fits_device`` (False when the design needs more DSP slices than ``device_dsp``
+            or more buffer memory than ``bram_kb + uram_kb``; None when the device is not
+            given) and ``device_warnings`` (one line per excess).
         """
         r = self.resources
         dsp, lut, ff = r.dsp, r.lut, r.ff
+        mult = self.gemm_multipliers
         out: dict[str, Any] = {"basis": "estimate"}
+        if r.rtl_core is None and r.dsp_per_multiplier:
+            dsp += math.ceil(mult * r.dsp_per_multiplier - 1e-9)
         if r.rtl_core is not None:
             core = r.rtl_core
             cores = core.core_count(self.engines[core.engine])
@@ -555,8 +588,12 @@ class Architecture(_Spec):
                     "carry": core.carry,
                 },
             }
-        mult = self.gemm_multipliers
+        from ._arch_checks import device_excess
+
+        warnings, known = device_excess(self, dsp)
         return {
+            "fits_device": (not warnings) if known else None,
+            "device_warnings": warnings,
             "dsp": dsp,
             "lut": lut,
             "ff": ff,

@@ -61,13 +61,18 @@ def _list(args: argparse.Namespace) -> int:
 def _show(args: argparse.Namespace) -> int:
     from .arch import load_arch
     from .cli import print_json
+    from .energy import energy_table
 
     a = load_arch(args.arch)
+    table = energy_table(a).to_dict()  # the energy figures with their defaults filled
     if args.json:
-        print_json({"arch": a.to_dict(), "arch_hash": a.hash()})
+        print_json({"arch": a.to_dict(), "arch_hash": a.hash(), "energy_table": table})
     else:
         sys.stdout.write(f"# hwsim architecture {a.name} (arch_hash {a.hash()})\n")
         sys.stdout.write(a.to_yaml())
+        sys.stdout.write("# energy table in effect (defaults filled; hwsim.energy):\n")
+        for k, v in table.items():
+            sys.stdout.write(f"#   {k}: {_short_figures(v)}\n")
     return 0
 
 
@@ -76,8 +81,26 @@ def _validate(args: argparse.Namespace) -> int:
     from .cli import print_json
 
     a = Architecture.from_yaml(args.arch)
+    res = a.resources_summary()
     if args.json:
-        print_json({"valid": True, "file": args.arch, "name": a.name, "arch_hash": a.hash()})
+        print_json({"valid": True, "file": args.arch, "name": a.name, "arch_hash": a.hash(),
+                    "fits_device": res["fits_device"], "device_warnings": res["device_warnings"]})
     else:
         print(f"{args.arch}: valid architecture {a.name!r} (arch_hash {a.hash()})")
+    _warn(res["device_warnings"])
     return 0
+
+
+def _short_figures(v):
+    """``v`` with floats at 4 significant digits (for the comment block of ``arch show``)."""
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {_short_figures(x)}" for k, x in v.items()) + "}"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def _warn(lines) -> None:
+    """One ``hwsim: warning:`` line on stderr per line."""
+    import sys
+
+    for line in lines:
+        print(f"hwsim: warning: {line}", file=sys.stderr)

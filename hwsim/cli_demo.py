@@ -35,7 +35,7 @@ def _run(args: argparse.Namespace) -> int:
 
     table = run_demo(seed=args.seed, out=args.out, progress=sys.stderr.isatty())
     if args.json:
-        print_json({"demo": table.to_dict(orient="records")})
+        print_json({"seed": args.seed, "demo": table.to_dict(orient="records")})
         return 0
     from .cli import fit_columns, format_table, parse_columns
 

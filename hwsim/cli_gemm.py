@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import argparse
+import argparse  # noqa: F401  (Namespace in annotations)
 
 __all__ = ["register", "SUMMARY_KEYS"]
 
@@ -26,6 +26,7 @@ SUMMARY_KEYS = (
     "events",
     "num_tiles",
     "check",
+    "check_scope",
     "check_reason",
     "seed",
     "arch_hash",
@@ -57,12 +58,19 @@ def register(subparsers) -> None:
     p.add_argument("--array", default=None, metavar="RxC", help="override engine rows x cols")
     p.add_argument("--batch", type=int, default=1, help="batch (multiplies M)")
     p.add_argument("--training", action="store_true", help="SAT BDWP training (dense or N:M): forward, backward-data and weight-update GEMMs")
-    p.add_argument(
+    chk = p.add_mutually_exclusive_group()
+    chk.add_argument(
         "--check",
-        action=argparse.BooleanOptionalAction,
-        default=True,
-        help="compare the engine output with the dense NumPy product (default on)",
+        nargs="?",
+        const="sampled",
+        default=None,  # sampled (a default equal to const would hide --check from the group)
+        choices=("sampled", "full"),
+        help="run the tiles the timing counted and compare their counts and outputs: a seeded "
+        "sample of tiles incl. first, last and edge tiles (sampled, the default; bare --check)"
+        " or every tile with a progress bar (full)",
     )
+    chk.add_argument("--no-check", dest="check", action="store_const", const=False,
+                     help="skip the functional check")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trace", default=None, metavar="FILE.json", type=output_file,
                    help="write a Chrome trace (its folder must exist)")
@@ -86,11 +94,15 @@ def _run(args: argparse.Namespace) -> int:
         batch=args.batch,
         array=args.array,
         training=args.training,
-        check=args.check,
+        check="sampled" if args.check is None else args.check,
         seed=args.seed,
         trace=args.trace,
     )
     d = res.to_dict()
+    if d.get("device_warning"):  # a design larger than its device: say so, still report
+        from .cli_arch import _warn
+
+        _warn(d["device_warning"].split("; "))
     if args.json:
         print_json(d)
         return 0

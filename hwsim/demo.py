@@ -59,7 +59,8 @@ def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = T
     seed : int
         Seed of every generated operand.
     out : path, optional
-        Folder where the table is written as ``demo.csv`` and ``demo.json`` (atomically).
+        Folder where the table is written as ``demo.csv`` and ``demo.json`` (atomically;
+        the JSON is ``{"schema_version", "hwsim_version", "seed", "demo": [rows]}``).
     progress : bool
         Show a progress bar on stderr.
 
@@ -93,9 +94,14 @@ def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = T
     table = pd.DataFrame(rows, columns=_COLUMNS)
     if out is not None:
         from ._io import atomic_write_json, atomic_write_text
+        from .result import envelope
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)  # the output folder itself; writes create none
         atomic_write_text(out / "demo.csv", table.to_csv(index=False))
-        atomic_write_json(out / "demo.json", table.to_dict(orient="records"))
+        # The same document as ``hwsim demo --json``: versioned like every JSON hwsim writes.
+        atomic_write_json(
+            out / "demo.json",
+            envelope({"seed": seed, "demo": table.to_dict(orient="records")}),
+        )
     return table

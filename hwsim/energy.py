@@ -15,11 +15,16 @@ engine            ``select``           one M-to-N operand selection (a sparse mu
 engine            ``hash``             SpGEMM: a partial product's key hashed
 engine            ``hash_probe``       SpGEMM: a hash-table slot visited (compare + step)
 engine            ``atomic``           SpGEMM: an atomic read-modify-write's ALU work
-buffer            ``read``, ``write``  a byte, the buffer's pJ/B (from its bank size)
+buffer            ``read``, ``write``  a byte the engine reads / writes, the buffer's pJ/B
+                                       (from its bank size)
+buffer            ``fill``, ``drain``  a byte the DMA writes in from / reads out to DRAM
 buffer            ``metadata_read``    a byte of sparse index metadata read
 ``dram``          ``read``, ``write``  a byte, ``dram_pj_per_byte``
 every component   ``static``           ``static_mw`` x the run's time
 ================  ===================  ===============================================
+
+GEMM operands are booked on the buffer of their name (``act``, ``weight``, ``out`` or an alias
+such as ``ifmap``), or on the one ``energy.operand_buffers`` names.
 
 Default figures (used when the description leaves a figure out; each preset cites them in
 its ``provenance``):
@@ -140,6 +145,7 @@ class EnergyTable:
     static_mw: dict[str, float]
     clock_mhz: float
     engines: tuple[str, ...] = field(default_factory=tuple)
+    operand_buffers: dict[str, str] = field(default_factory=dict)
 
     def mac(self, precision: str) -> float:
         """pJ per multiply at ``precision`` (ConfigError when the table has none)."""
@@ -168,14 +174,17 @@ class EnergyTable:
         return self.static_mw.get(component, 0.0) * float(cycles) / self.clock_mhz * 1e3
 
     def buffer_for(self, operand: str) -> str | None:
-        """The buffer holding ``operand`` (``act``/``weight``/``out``; else the first)."""
+        """The buffer holding ``operand``: ``operand_buffers``, a buffer of its name
+        (``act``/``ifmap``..., ``weight``/``filter``..., ``out``/``ofmap``...), else the first."""
+        if operand in self.operand_buffers:
+            return self.operand_buffers[operand]
         for name in _OPERAND_BUFFERS.get(operand, (operand,)):
             if name in self.buffers:
                 return name
         return next(iter(self.buffers), None)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain data of the resolved table (for ``arch show`` and the docs)."""
+        """Plain data of the resolved table (JSON-ready)."""
         return {
             "mac_pj": dict(self.mac_pj),
             "buffers_pj_per_byte": {k: {"read": r, "write": w} for k, (r, w) in self.buffers.items()},
@@ -221,9 +230,17 @@ def components(arch: Any) -> list[str]:
 
 
 def check_names(arch: Any) -> None:
-    """ConfigError when ``energy.static_mw`` or ``energy.buffers`` names an unknown component."""
+    """ConfigError when ``energy.static_mw``, ``energy.buffers`` or ``energy.operand_buffers``
+    names an unknown component."""
     e = arch.energy
     known = components(arch)
+    for operand, buf in e.operand_buffers.items():
+        if operand not in _OPERAND_BUFFERS:
+            raise ConfigError(f"no operand {operand!r}; expected one of act, weight, out",
+                              key=f"energy.operand_buffers.{operand}")
+        if buf not in arch.buffers:
+            raise ConfigError(f"no buffer {buf!r}; buffers: {', '.join(arch.buffers)}",
+                              key=f"energy.operand_buffers.{operand}")
     for key, names, allowed in (
         ("energy.static_mw", e.static_mw, known),
         ("energy.buffers", e.buffers, list(arch.buffers)),
@@ -266,6 +283,7 @@ def energy_table(arch: Any) -> EnergyTable:
         static_mw=static,
         clock_mhz=float(arch.clock_mhz),
         engines=tuple(arch.engines),
+        operand_buffers=dict(e.operand_buffers),
     )
 
 
@@ -321,8 +339,8 @@ def energy_breakdown(
             price = getattr(t, f"{action}_pj")
         elif comp == "dram" and action in ("read", "write"):
             price = t.dram_pj_per_byte
-        elif comp in t.buffers and action in ("read", "write"):
-            price = t.buffers[comp][action == "write"]
+        elif comp in t.buffers and action in ("read", "write", "fill", "drain"):
+            price = t.buffers[comp][action in ("write", "fill")]
         elif comp in t.buffers and action == "metadata_read":
             price = t.index(comp)
         else:
@@ -344,7 +362,8 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
     MACs and selections go to the plan's engine; SRAM bytes to the buffers by operand when
     the plan's notes split them (``sram_operands``: operand -> ``[read, write]`` bytes,
     ``sram_meta_read_bytes``: the weight reads that are index metadata), the rest of the
-    plan's totals to its first buffer.
+    plan's totals to the activation buffer (:meth:`EnergyTable.buffer_for`). The plan's DRAM loads fill the act buffer (its
+    ``act_load_bytes``) and the weight buffer (the rest); its stores drain the out buffer.
     """
     t_bufs = list(arch.buffers)
     table = energy_table(arch)
@@ -365,9 +384,18 @@ def plan_counts(arch: Any, plan: Any) -> dict[tuple[str, str], float]:
         counts[(buf, "read")] = counts.get((buf, "read"), 0) + r
         counts[(buf, "write")] = counts.get((buf, "write"), 0) + w
         left_r, left_w = left_r - r - (meta if operand == "weight" else 0), left_w - w
-    first = t_bufs[0]
+    first = table.buffer_for("act")  # unattributed bytes (vector ops...): activations
     counts[(first, "read")] = counts.get((first, "read"), 0) + max(left_r, 0)
     counts[(first, "write")] = counts.get((first, "write"), 0) + max(left_w, 0)
+    # DMA side: every byte loaded from DRAM is written into its buffer (fill), every byte
+    # stored is read out of the output buffer (drain); the plan's SRAM totals are the
+    # compute side only.
+    load = int(plan.load_bytes.sum())
+    act_load = int(plan.act_load_bytes.sum())
+    for operand, action, n in (("act", "fill", act_load), ("weight", "fill", load - act_load),
+                               ("out", "drain", int(plan.store_bytes.sum()))):
+        buf = table.buffer_for(operand)
+        counts[(buf, action)] = counts.get((buf, action), 0) + n
     return counts
 
 

@@ -15,9 +15,11 @@ import pandas as pd  # every result carries a table: import once here, not insid
 from . import sparsity as sp
 from ._seed import check_seed
 from .arch import GEMM_KINDS, Architecture, load_arch
+from .check import ACT_BLOCK_ROWS, _check, activation_rows, reference_product
 from .engines import engine_model
 from .engines.base import PRECISION_BYTES, GemmWork, TilePlan
-from .errors import CheckFailedError, ConfigError, ShapeError
+from .errors import ConfigError, ShapeError
+from .memory import buffer_footprint
 from .pipeline import PipelineStats, run_tiles, write_trace
 from .result import RunResult
 
@@ -36,6 +38,8 @@ __all__ = [
     "run_arguments",
     "synthetic_weight",
     "reference_product",
+    "activation_rows",
+    "ACT_BLOCK_ROWS",
     "resource_counters",
     "CHECK_ELEMENT_LIMIT",
     "WEIGHT_ELEMENT_LIMIT",
@@ -223,7 +227,7 @@ def synthetic_weight(k: int, n: int, spec: Any, *, seed: int, precision: str = "
     return sp.random_weights((k, n), spec, seed=seed, dtype=dt, axis=0)
 
 
-def _operands(k, n, m_eff, spec, weight, precision, seed, check):
+def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
     if weight is not None:
         weight = np.asarray(weight)
         if weight.shape != (k, n):
@@ -246,68 +250,15 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check):
     act, reason = None, None
     if not check:
         reason = "functional check disabled (check=False)"
-    elif m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
-        reason = (
-            f"operands too large for the check: M*K+K*N+M*N = {m_eff * k + k * n + m_eff * n} "
-            f"elements > {CHECK_ELEMENT_LIMIT}"
-        )
-    else:
-        rng = np.random.default_rng([seed, 1])
-        if precision in _INT_PRECISIONS:
-            info = np.iinfo(np.int8)  # int8 activations keep int16 products exact too
-            act = rng.integers(info.min, info.max, size=(m_eff, k), dtype=np.int8, endpoint=True)
-            if precision == "int16":
-                act = act.astype(np.int16)
+    elif legacy:
+        if m_eff * k + k * n + m_eff * n > CHECK_ELEMENT_LIMIT:
+            reason = (
+                f"operands too large for the check: M*K+K*N+M*N = "
+                f"{m_eff * k + k * n + m_eff * n} elements > {CHECK_ELEMENT_LIMIT}"
+            )
         else:
-            act = rng.standard_normal(size=(m_eff, k)).astype(_WEIGHT_DTYPE[precision])
+            act = activation_rows(seed, precision, k, 0, m_eff)
     return weight, act, reason
-
-
-def reference_product(act: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """The dense NumPy product the functional check compares against.
-
-    float64 BLAS: integer results are exact while ``K * max|act| * max|weight| < 2**53``
-    (int8 and int16 operands at any practical K); beyond that the product runs in int64.
-    """
-    act, weight = np.asarray(act), np.asarray(weight)
-    ints = all(np.issubdtype(x.dtype, np.integer) for x in (act, weight))
-    if ints and act.size and weight.size:
-        big = act.shape[1]
-        for x in (act, weight):
-            big *= max(1, abs(int(x.max())), abs(int(x.min())))
-        if big >= 2**53:
-            return act.astype(np.int64) @ weight.astype(np.int64)
-    a = act.astype(np.float64)
-    k, n = weight.shape
-    rows = max(1, (16 << 20) // max(1, 8 * n))  # convert the weight in ~16 MB slices
-    if rows >= k:
-        return a @ weight.astype(np.float64)
-    out = np.zeros((act.shape[0], n), dtype=np.float64)
-    for k0 in range(0, k, rows):
-        out += a[:, k0 : k0 + rows] @ weight[k0 : k0 + rows].astype(np.float64)
-    return out
-
-
-def _check(model, work: GemmWork, arch: Architecture, name: str) -> None:
-    out = np.asarray(model.compute(work, arch, name))
-    ref = reference_product(work.act, work.weight)
-    if out.shape != ref.shape:
-        raise CheckFailedError(
-            f"engine {name!r} ({model.kind}) returned shape {out.shape}, expected {ref.shape}"
-        )
-    got = out.astype(np.float64)
-    if work.precision in _INT_PRECISIONS:
-        ok = got == ref
-    else:
-        scale = float(np.abs(ref).max()) if ref.size else 1.0
-        ok = np.isclose(got, ref, rtol=1e-2, atol=1e-2 * max(scale, 1.0))
-    if not ok.all():
-        i, j = (int(x) for x in np.argwhere(~ok)[0])
-        raise CheckFailedError(
-            f"engine {name!r} ({model.kind}) output differs from the dense NumPy reference at "
-            f"[{i}, {j}]: got {got[i, j]!r}, expected {ref[i, j]!r} "
-            f"({int((~ok).sum())} of {ok.size} elements differ)"
-        )
 
 
 def _table(plan: TilePlan, st: PipelineStats):
@@ -347,6 +298,8 @@ class GemmJob:
         Why the functional check will not run (``None`` when it will).
     started : float
         ``time.perf_counter()`` when preparation began (wall time of the run).
+    check_mode : str or None
+        ``"sampled"``, ``"full"`` or ``None`` (no check); see :func:`hwsim.check.check_mode`.
     """
 
     arch: Architecture
@@ -356,6 +309,7 @@ class GemmJob:
     params: dict
     check_reason: str | None
     started: float
+    check_mode: str | None = None
 
 
 #: Largest ``m * batch`` the model plans (rows of the activation): tiles grow with M.
@@ -375,7 +329,7 @@ def prepare_gemm(
     precision: str = "int8",
     batch: int = 1,
     array: Any = None,
-    check: bool = True,
+    check: bool | str = True,
     seed: int = 0,
 ) -> GemmJob:
     """Validate a GEMM and build its operands (first step of :func:`simulate_gemm`).
@@ -391,20 +345,26 @@ def prepare_gemm(
     ShapeError, ConfigError, PatternError, TypeError, ValueError
         As :func:`simulate_gemm`.
     """
+    from .check import check_mode
+
     t0 = time.perf_counter()
+    mode = check_mode(check)
     arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
     _check_precision(precision)
     if m * batch > ROW_LIMIT:
         raise ShapeError(
             f"m*batch = {m}*{batch} = {m * batch} activation rows exceed the model's limit of "
-            f"{ROW_LIMIT} (tiles grow with the rows); simulate fewer rows and scale"
+            f"{ROW_LIMIT} (the plan's per-tile arrays grow with the rows); simulate fewer rows "
+            "and scale"
         )
     name, arch = _engine_with_array(arch, engine, array)
     spec = arch.engine(name)
     flow = _pick_dataflow(spec, dataflow)
     sp_spec = _sparsity(sparsity)
     m_eff = m * batch
-    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, check)
+    model = engine_model(spec.kind)
+    legacy = not callable(getattr(model, "execute_tile", None))
+    w, act, reason = _operands(k, n, m_eff, sp_spec, weight, precision, seed, mode, legacy)
     work = GemmWork(
         m=m_eff, k=k, n=n, weight=w, sparsity=sp_spec, precision=precision, dataflow=flow,
         act=act, seed=seed,
@@ -421,8 +381,9 @@ def prepare_gemm(
         "array": None if array is None else list(parse_array(array)),
         "training": False,
         "weight_given": weight is not None,
+        "check_mode": mode,
     }
-    return GemmJob(arch, name, engine_model(spec.kind), work, params, reason, t0)
+    return GemmJob(arch, name, model, work, params, reason, t0, mode)
 
 
 def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
@@ -443,28 +404,68 @@ def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
 
 
 def plan_gemm(job: GemmJob) -> TilePlan:
-    """The engine's tile plan of ``job`` (closed forms on the real sparsity)."""
-    return job.model.plan(job.work, job.arch, job.engine)
+    """The engine's tile plan of ``job`` (closed forms on the real sparsity).
+
+    Raises
+    ------
+    ShapeError
+        A buffer's peak occupancy (:func:`hwsim.memory.buffer_footprint`, double buffered)
+        exceeds its capacity.
+    """
+    plan = job.model.plan(job.work, job.arch, job.engine)
+    caps = {name: b.capacity_bytes for name, b in job.arch.buffers.items()}
+    for name, used in buffer_footprint(plan).items():
+        cap = caps.get(name, job.arch.onchip_bytes)
+        if used > cap:
+            raise ShapeError(
+                f"engine {job.engine!r} planned tiles that need {used} B of on-chip buffer "
+                f"{name!r} (double buffered), capacity is {cap} B"
+            )
+    return plan
 
 
-def check_gemm(job: GemmJob) -> tuple[str, str | None, float]:
-    """Run the functional check of ``job``.
+def check_gemm(
+    job: GemmJob, plan: TilePlan | None = None, *, progress: bool | None = None
+) -> tuple[str, str | None, float, str | None]:
+    """Run the functional check of ``job`` against the schedule ``plan`` charged (contract 9).
+
+    Engines with ``execute_tile`` are checked tile by tile (:func:`hwsim.check.check_tiles`):
+    the plan's tile grid must cover the GEMM exactly once, and every checked tile is executed
+    from its compressed operands, its counted figures (compute cycles included) compared with
+    the plan's and its output with the dense NumPy product. Other engines (``compute`` only)
+    are compared on the whole output.
+
+    Parameters
+    ----------
+    job : GemmJob
+    plan : TilePlan, optional
+        The plan whose timing is reported (planned again when omitted).
+    progress : bool, optional
+        tqdm bar on stderr for a full check (default: when stderr is a terminal).
 
     Returns
     -------
-    (state, reason, seconds) : tuple
-        ``("passed", None, s)`` or ``("skipped", why, 0.0)``.
+    (state, reason, seconds, scope) : tuple
+        ``("passed", None, s, "sampled 9 of 64 tiles")`` or ``("skipped", why, 0.0, None)``.
 
     Raises
     ------
     CheckFailedError
-        The engine's output differs from the dense NumPy reference (first mismatch named).
+        An output differs from the reference, a counted figure from the plan's, or the tiles
+        do not cover the GEMM (the tile and the figure are named).
     """
-    if job.work.act is None:
-        return "skipped", job.check_reason, 0.0
+    if job.check_mode is None or (job.check_reason is not None and job.work.act is None):
+        return "skipped", job.check_reason, 0.0, None
     t = time.perf_counter()
-    _check(job.model, job.work, job.arch, job.engine)
-    return "passed", None, time.perf_counter() - t
+    if not callable(getattr(job.model, "execute_tile", None)):
+        _check(job.model, job.work, job.arch, job.engine)
+        return "passed", None, time.perf_counter() - t, "full (whole output)"
+    from .check import check_tiles
+
+    if plan is None:
+        plan = plan_gemm(job)
+    scope = check_tiles(job, plan, full=job.check_mode == "full", progress=progress)
+    return "passed", None, time.perf_counter() - t, scope
 
 
 def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
@@ -522,7 +523,7 @@ def gemm_result(
     plan: TilePlan,
     st: PipelineStats,
     *,
-    check: tuple[str, str | None, float] = ("skipped", None, 0.0),
+    check: tuple = ("skipped", None, 0.0),
 ) -> RunResult:
     """Assemble the :class:`RunResult` of a planned and run GEMM (energy, counters, table)."""
     arch, work = job.arch, job.work
@@ -537,6 +538,8 @@ def gemm_result(
     counters["energy_breakdown"] = breakdown
     counters.update(resource_counters(arch, work.dense_macs, st.cycles))
     counters["check_wall_seconds"] = check[2]
+    counters["check_scope"] = check[3] if len(check) > 3 else None
+    counters["peak_buffer_bytes"] = buffer_footprint(plan)
     return RunResult.from_stats(
         arch=arch,
         stats=st,
@@ -572,7 +575,7 @@ def simulate_gemm(
     batch: int = 1,
     array: Any = None,
     training: bool = False,
-    check: bool = True,
+    check: bool | str = True,
     seed: int = 0,
     trace: str | Path | list | None = None,
 ) -> RunResult:
@@ -600,8 +603,11 @@ def simulate_gemm(
         ``"RxC"`` override of the engine's rows and columns.
     training : bool
         Run SAT's three training GEMMs (``hwsim.training.simulate_training``).
-    check : bool
-        Compare the engine's numerical output with the dense NumPy product.
+    check : bool or str
+        ``"sampled"`` (``True``, the default): execute a seeded sample of tiles (always the
+        first, the last and the edge tiles) from their compressed operands, and compare their
+        counted figures with the plan and their outputs with the dense NumPy product;
+        ``"full"``: every tile; ``False``: no check. The result's ``check_scope`` says which.
     seed : int
         Seed of the synthetic operands.
     trace : path or list, optional
@@ -638,7 +644,7 @@ def simulate_gemm(
     plan = plan_gemm(job)
     events: list | None = trace if isinstance(trace, list) else ([] if trace else None)
     st = run_tiles(plan, job.arch, trace=events)
-    result = gemm_result(job, plan, st, check=check_gemm(job))
+    result = gemm_result(job, plan, st, check=check_gemm(job, plan))
     if trace is not None and not isinstance(trace, list):
         write_trace(trace, events)
     return result
@@ -652,12 +658,15 @@ def resource_counters(arch: Architecture, dense_macs: int, cycles: int) -> dict[
 
     ``dsp``, ``lut``, ``ff``, ``bram_kb``, ``uram_kb`` from
     :meth:`~hwsim.arch.Architecture.resources_summary` (``resources_basis`` says whether they
-    come from the RTL core's synthesis or an estimate), and ``macs_per_cycle_per_dsp``: the
+    come from the RTL core's synthesis or an estimate), ``fits_device`` and ``device_warning``
+    (what exceeds the device, or None), and ``macs_per_cycle_per_dsp``: the
     dense-equivalent MACs the run achieved per cycle and per DSP slice (sparsity credited).
     """
     res = arch.resources_summary()
     dsp = int(res["dsp"])
     return {
+        "fits_device": res["fits_device"],
+        "device_warning": "; ".join(res["device_warnings"]) or None,
         "dsp": dsp,
         "lut": int(res["lut"]),
         "ff": int(res["ff"]),

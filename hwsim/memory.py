@@ -342,3 +342,36 @@ def check_tile_fits(
         return
     name = "+".join(arch.buffers) or "<none>"
     check_fits(name, arch.onchip_bytes, tile_bytes, slots=slots)
+
+
+def buffer_footprint(plan, *, slots: int = 2) -> dict[str, int]:
+    """Peak bytes each on-chip buffer holds while ``plan`` runs with ``slots``-deep buffering.
+
+    The one model of buffer occupancy (GEMM runs report it as ``peak_buffer_bytes``; a network
+    scheduler asks it whether an activation can stay on chip). With ``slots`` slots the blocks
+    of tiles ``i .. i + slots - 1`` are resident together (the next tiles' loads overlap tile
+    ``i``); a tile that reuses the block of the tile before it (same activation, weight or
+    output block) adds nothing. Roles sharing a buffer add up.
+
+    Parameters
+    ----------
+    plan : TilePlan
+        With ``operands`` (``role -> (buffer, bytes per tile, new block per tile)``).
+    slots : int
+        Buffer depth (2 = double buffering).
+
+    Returns
+    -------
+    dict
+        ``buffer name -> peak bytes``; empty when the plan records no operands.
+    """
+    ops = getattr(plan, "operands", None) or {}
+    per: dict[str, np.ndarray] = {}
+    for buf, nbytes, new in ops.values():
+        b = np.asarray(nbytes, dtype=np.int64)
+        fresh = np.where(np.asarray(new, dtype=bool), b, 0)
+        tot = b.copy()
+        for j in range(1, max(1, int(slots))):
+            tot[: max(0, b.size - j)] += fresh[j:]
+        per[buf] = tot if buf not in per else per[buf] + tot
+    return {k: int(v.max(initial=0)) for k, v in per.items()}

@@ -58,7 +58,9 @@ class RunResult:
     dram_read_bytes, dram_write_bytes, sram_read_bytes, sram_write_bytes : int
         Off-chip and on-chip traffic (metadata included).
     energy_pj : float
-        Energy from the architecture's per-action table.
+        Energy from the architecture's per-action table plus every component's static power
+        over ``cycles`` (:mod:`hwsim.energy`); ``counters["energy_breakdown"]`` splits it as
+        ``{component: {action: pJ}}``.
     events : int
         SimPy events processed.
     check : str

@@ -1,5 +1,9 @@
 """From pruned networks and sparse matrices to engine work (front ends, pruning, op graph, tiling).
 
+The flow ``load → prune → map → simulate`` is :mod:`mapper.api` (``load``, ``prune``,
+``simulate``); the package exports ``load``, ``prune_graph``, ``map_graph`` and
+``simulate_network`` (``mapper.prune`` and ``mapper.simulate`` are modules).
+
 Heavy dependencies (onnx) are imported only inside the functions that need them, so
 ``import mapper`` stays light.
 """
@@ -8,23 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# ``mapper.prune`` is both a submodule (pruning) and, below, the public ``prune`` function.
-# Importing a submodule sets the package attribute of that name, so the submodule is bound
-# first and the function defined after it: later ``from mapper.prune import ...`` statements
-# find the module in ``sys.modules`` and leave ``mapper.prune`` the function.
-from . import prune as _prune_module  # noqa: F401
-
-
-def prune(*args: Any, **kwargs: Any):
-    """Prune a graph's weights: :func:`mapper.api.prune` (see there for the parameters)."""
-    from .api import prune as _prune
-
-    return _prune(*args, **kwargs)
-
 __all__ = [
     "load",
-    "prune",
-    "simulate",
     "map_graph",
     "simulate_network",
     "zoo_graph",
@@ -42,7 +31,6 @@ __all__ = [
 
 _LAZY = {
     "load": "mapper.api",
-    "simulate": "mapper.api",
     "map_graph": "mapper.simulate",
     "simulate_network": "mapper.simulate",
     "zoo_graph": "mapper.zoo",

@@ -1,6 +1,6 @@
 """``load → prune → map → simulate``: the mapper's public flow, each step a plain function.
 
->>> from mapper import load, prune, simulate
+>>> from mapper.api import load, prune, simulate
 >>> g = load("bert-base", seq_len=128)
 >>> r = simulate(prune(g, "2:8"), "sat-vcu1525")        # RunResult(kind="network")
 >>> r.table  # one row per layer                          # doctest: +SKIP

@@ -12,7 +12,8 @@ __all__ = ["network_result", "summary_text"]
 
 
 def _record(lo, task, arch) -> OpRecord:
-    from hwsim.gemm import gemm_energy
+    from hwsim.energy import energy_breakdown, plan_counts
+    from hwsim.gemm import gemm_energy_breakdown
 
     op = lo.op
     plan = task.plan
@@ -23,20 +24,24 @@ def _record(lo, task, arch) -> OpRecord:
                      density=float(op.density))
     extra["output_on_chip"] = bool(lo.on_chip_out)
     if plan is None:  # SpGEMM: its own counts
+        from hwsim.spgemm.engine import spgemm_energy
+
         sp = lo.spgemm
         work = sp[5]
+        e_pj, bd = spgemm_energy(sp[0], sp[1], sp[6], static=False)  # + DRAM, static: combine
         return OpRecord(op.name, op.op_type, task.engine, int(work.dense_macs),
-                        int(sp[6].counters.get("partial_products", 0)), 0, 0, 0, 0.0, extra)
+                        int(sp[6].counters.get("partial_products", 0)), 0,
+                        int(sp[6].sram_read_bytes), int(sp[6].sram_write_bytes), e_pj, extra,
+                        energy_breakdown=bd)
     perf = int(plan.performed_macs.sum())
     sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
     dense = int(getattr(op, "macs", 0)) if op.kind in ("gemm", "matmul") else 0
-    energy = gemm_energy(arch, "int8" if perf == 0 else _precision(lo), perf, sram_r + sram_w, 0)
+    if lo.jobs:  # the action table (selector, metadata, per-buffer SRAM); DRAM, static: combine
+        energy, bd = gemm_energy_breakdown(arch, plan, lo.jobs[0].work, static=False)
+    else:
+        energy, bd = energy_breakdown(arch, plan_counts(arch, plan), 0, static=False)
     return OpRecord(op.name, op.op_type, task.engine, dense, perf, int(plan.multipliers),
-                    sram_r, sram_w, energy, extra)
-
-
-def _precision(lo) -> str:
-    return lo.jobs[0].work.precision if lo.jobs else "int8"
+                    sram_r, sram_w, energy, extra, energy_breakdown=bd)
 
 
 def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, training: bool,

@@ -154,7 +154,8 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
     tasks = _reorder(tasks)
 
     def records_for(tasks, sched):
-        from hwsim.gemm import gemm_energy
+        from hwsim.energy import energy_breakdown, plan_counts
+        from hwsim.gemm import gemm_energy_breakdown
 
         out = []
         for t in tasks:
@@ -167,9 +168,13 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
             perf = int(plan.performed_macs.sum())
             sr, sw = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
             dense = _dense_macs(lo.op, phase)
+            if lo.jobs:  # the action table; DRAM and static: combine_results
+                e_pj, bd = gemm_energy_breakdown(mp.arch, plan, lo.jobs[0].work, static=False)
+            else:
+                e_pj, bd = energy_breakdown(mp.arch, plan_counts(mp.arch, plan), 0,
+                                            precision=mp.precision, static=False)
             out.append(OpRecord(t.name, lo.op.op_type, t.engine, dense, perf,
-                                int(plan.multipliers), sr, sw,
-                                gemm_energy(mp.arch, mp.precision, perf, sr + sw, 0), extra))
+                                int(plan.multipliers), sr, sw, e_pj, extra, energy_breakdown=bd))
         return out
 
     return tasks, records_for

@@ -76,6 +76,22 @@ CELLS = [
         "pd.DataFrame(sweep)"
     ),
     new_code_cell(
+        "%matplotlib inline\n"
+        "import matplotlib.pyplot as plt\n\n"
+        "sw = pd.DataFrame(sweep)\n"
+        "fig, ax = plt.subplots(figsize=(5.5, 3.2))\n"
+        "ax.plot(sw.workers, sw.cycles / 1e3, marker='o', label='simulated')\n"
+        "ax.plot(sw.workers, sw.cycles.iloc[0] / sw.workers / 1e3, ls='--', label='linear scaling')\n"
+        "ax.set_xscale('log', base=2)\n"
+        "ax.set_yscale('log')\n"
+        "ax.set_xlabel('worker cores')\n"
+        "ax.set_ylabel('kcycles')\n"
+        "ax.legend()\n"
+        "ax.set_title('SMASH V1 row-wise hashing, R-MAT 2^10, A·A')\n"
+        "fig.tight_layout()\n"
+        "plt.show()"
+    ),
+    new_code_cell(
         "rows = []\n"
         "for kernel in ('v1', 'v3'):\n"
         "    for t in (256, 1024, 4096, 16384, 65536):\n"

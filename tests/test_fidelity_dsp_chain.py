@@ -83,6 +83,10 @@ def test_fixed_chain_is_the_same_hardware_unbroken():
     lanes = cfg.counters["cascades"]
     assert cfg.counters["cascade_passes"] == m * K // 48 * -(-N // 3)  # 3 columns a pass
     assert fix.counters["cascade_passes"] == m * K // 48 * N
+    assert cfg.counters["efficiency_executed"] == pytest.approx(
+        cfg.counters["useful_macs"] / (cfg.counters["cascade_passes"] * 48)
+    )
+    assert fix.counters["efficiency_executed"] == pytest.approx(0.25)
     ratio = fix.counters["cascade_passes"] / cfg.counters["cascade_passes"]
     assert ratio == pytest.approx(cfg.counters["efficiency_ratio"])
     fill = fix.compute_cycles - fix.counters["cascade_passes"] / lanes

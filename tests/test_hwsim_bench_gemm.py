@@ -20,7 +20,9 @@ def bench():
 def test_events_grow_with_tiles_not_macs(bench):
     rows = bench.bench(["sat-vcu1525"], [256, 1024, 4096], ["dense", "2:8"], repeat=2)
     for r in rows:
-        assert r["events"] <= 12 + 16 * r["tiles"]  # a fixed handful per plan and per tile
+        # a fixed handful per plan and per tile: ~13 per tile plus ~5 per store, and with K
+        # uncut (tiles sized per buffer) every tile stores its finished outputs
+        assert r["events"] <= 12 + 18 * r["tiles"]
     by = {(r["sparsity"], r["size"]): r for r in rows}
     assert by["2:8", 256]["check"] == "passed" and by["2:8", 4096]["check"] == "skipped"
     # 64x the MACs from 1024^3 to 4096^3; the events follow the tiles (32x here), not the MACs.

@@ -16,7 +16,13 @@ def test_demo_runs_every_engine_and_every_check_passes(tmp_path):
     assert 3.0 <= cycles.iloc[0] / cycles.iloc[1] < 4.0  # SAT 2:8 vs dense
     assert 1.5 <= cycles.iloc[2] / cycles.iloc[3] <= 2.0  # BDWP training
     saved = json.loads((tmp_path / "demo.json").read_text())
-    assert [r["cycles"] for r in saved] == table["cycles"].tolist()
+    from hwsim import __version__
+    from hwsim.result import SCHEMA_VERSION
+
+    assert list(saved)[:2] == ["schema_version", "hwsim_version"]
+    assert (saved["schema_version"], saved["hwsim_version"]) == (SCHEMA_VERSION, __version__)
+    assert saved["seed"] == 0
+    assert [r["cycles"] for r in saved["demo"]] == table["cycles"].tolist()
     assert (tmp_path / "demo.csv").read_text().startswith("workload,engine,cycles")
 
 

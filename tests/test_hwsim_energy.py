@@ -238,3 +238,75 @@ def test_gemm_energy_from_totals_keeps_its_signature():
     t = energy_table(arch)
     got = gemm_energy(arch, "int16", 1000, 300, 20)
     assert got == pytest.approx(1000 * 0.84 + 300 * t.buffers["act"][0] + 20 * 162.5)
+
+
+def test_dma_fills_and_drains_the_buffers():
+    r = simulate_gemm("sat-vcu1525", 64, 256, 128, sparsity="2:8", check=False)
+    bd = r.counters["energy_breakdown"]
+    t = energy_table(load_arch("sat-vcu1525"))
+    fills = bd["act"]["fill"] / t.buffers["act"][1] + bd["weight"]["fill"] / t.buffers["weight"][1]
+    assert fills == pytest.approx(r.dram_read_bytes)  # every byte loaded is written on chip
+    assert bd["out"]["drain"] == pytest.approx(r.dram_write_bytes * t.buffers["out"][0])
+
+
+def test_operand_buffers_map_gemm_operands():
+    arch = load_arch("smash-gcn")
+    t = energy_table(arch)
+    assert t.buffer_for("act") == t.buffer_for("weight") == t.buffer_for("out") == "array"
+    with pytest.raises(ConfigError, match=r"energy\.operand_buffers\.act: no buffer 'nosuch'"):
+        Architecture.from_dict(_sat_dict(operand_buffers={"act": "nosuch"}), source="<bad>")
+    with pytest.raises(ConfigError, match=r"energy\.operand_buffers\.psum: no operand"):
+        Architecture.from_dict(_sat_dict(operand_buffers={"psum": "act"}), source="<bad>")
+
+
+def test_network_spgemm_layer_pays_its_on_chip_energy():
+    from hwsim.spgemm.engine import plan_spgemm, spgemm_energy
+
+    sp = plan_spgemm(rmat(7, 4, seed=2), arch="smash-gcn")
+    e, bd = spgemm_energy(sp[0], sp[1], sp[6], static=False)
+    assert "dram" not in bd and all("static" not in a for a in bd.values())
+    assert bd["smash"]["hash_probe"] > 0 and bd["spad"]["read"] > 0
+    assert e == pytest.approx(_total(bd))
+
+
+@pytest.mark.parametrize("training", [False, True])
+def test_network_breakdown_sums_and_prices_sparse_overheads(training):
+    from hwsim.sparsity import parse_sparsity
+    from mapper.graph import GemmOp, OpGraph, VectorOp
+    from mapper.simulate import simulate_network
+
+    s = parse_sparsity("2:8")
+    g = OpGraph("mlp")
+    g.add(GemmOp("fc1", "gemm", inputs=("x",), outputs=("h",), m=32, k=128, n=256, sparsity=s))
+    g.add(VectorOp("gelu", "gelu", inputs=("h",), outputs=("a",), elements=32 * 256))
+    g.add(GemmOp("fc2", "gemm", inputs=("a",), outputs=("y",), m=32, k=256, n=128, sparsity=s))
+    g.connect("fc1", "gelu", "h", 32 * 256)
+    g.connect("gelu", "fc2", "a", 32 * 256)
+    r = simulate_network(g, "sat-vcu1525", training=training, check=False)
+    bd = r.counters["energy_breakdown"]
+    assert _total(bd) == pytest.approx(r.energy_pj)
+    assert all("other" not in a for a in bd.values())  # every op priced by the table
+    assert bd["pe_array"]["select"] > 0 and bd["weight"]["metadata_read"] > 0
+    t = energy_table(load_arch("sat-vcu1525"))
+    assert _static(bd) == pytest.approx(sum(t.static_mw.values()) * r.cycles / 200.0 * 1e3)
+
+
+def test_spgemm_dram_energy_is_charged_on_bursts(graph):
+    r = simulate_spgemm(graph, dataflow="inner", check=False)
+    bd = r.counters["energy_breakdown"]
+    pj = load_arch("smash-piuma").energy.dram_pj_per_byte
+    assert r.counters["dram_burst_read_bytes"] >= r.dram_read_bytes
+    assert bd["dram"]["read"] == pytest.approx(r.counters["dram_burst_read_bytes"] * pj)
+
+
+def test_arch_show_prints_the_table_in_effect(capsys):
+    import json
+
+    from hwsim.cli import main
+
+    assert main(["arch", "show", "sat-vcu1525", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["energy_table"]["static_mw"]["dram"] == pytest.approx(1600.0)
+    assert doc["energy_table"]["buffers_pj_per_byte"]["act"]["read"] == pytest.approx(5.0)
+    assert main(["arch", "show", "sat-vcu1525"]) == 0
+    assert "#   static_mw: {pe_array: 15.16" in capsys.readouterr().out

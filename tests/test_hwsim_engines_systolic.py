@@ -85,10 +85,11 @@ def test_many_tiles_when_buffers_are_small():
     assert int(plan.store_bytes.sum()) == 4096 * 4096  # every output leaves once
 
 
-def test_traffic_of_single_tile():
+def test_traffic_of_pipelined_tiles():
     plan, work, _ = _plan(100, 64, 48, "os")
-    assert plan.num_tiles == 1
-    assert int(plan.load_bytes[0]) == 100 * 64 + 64 * 48
+    assert plan.num_tiles == 4  # cut into PIPELINE_TILES along the row folds
+    assert int(plan.load_bytes.sum()) == 100 * 64 + 64 * 48  # each operand loaded once
+    assert int(plan.load_bytes[0]) == 32 * 64 + 64 * 48
     assert int(plan.performed_macs.sum()) == work.dense_macs
 
 

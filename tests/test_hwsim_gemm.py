@@ -86,15 +86,19 @@ def test_result_fields(arch):
     assert r.seconds == pytest.approx(r.cycles / 200e6)
     assert r.utilization == pytest.approx(r.performed_macs / (16 * r.cycles))
     # Energy: the action table (a plan without per-operand notes books its SRAM bytes on the
-    # first buffer, "act": 64 KiB banks -> sqrt(2) x the 32 KiB figure) + static power.
+    # activation buffer, "act": 64 KiB banks -> sqrt(2) x the 32 KiB figure; its DRAM loads fill
+    # the weight buffer (no act_load_bytes), its stores drain "out": 32 KiB banks) + static.
     t = energy_table(arch)
     act_pj = arch.energy.sram_pj_per_byte * math.sqrt(1048576 / 16 / 32768)
     assert t.buffers["act"] == (pytest.approx(act_pj), pytest.approx(act_pj))
+    assert t.buffers["weight"][1] == pytest.approx(act_pj)
+    assert t.buffers["out"][0] == pytest.approx(arch.energy.sram_pj_per_byte)
     static = sum(t.static_mw.values()) * r.cycles / 200.0 * 1e3
     assert static > 0
     assert r.energy_pj == pytest.approx(
         r.performed_macs * t.mac("int8")
-        + (r.sram_read_bytes + r.sram_write_bytes) * act_pj
+        + (r.sram_read_bytes + r.sram_write_bytes + r.dram_read_bytes) * act_pj
+        + r.dram_write_bytes * arch.energy.sram_pj_per_byte
         + (r.dram_read_bytes + r.dram_write_bytes) * arch.energy.dram_pj_per_byte
         + static
     )

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from hwsim.errors import CheckFailedError
-from mapper import load, prune, simulate
+from mapper.api import load, prune, simulate
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "onnx"
 

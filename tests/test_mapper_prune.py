@@ -255,16 +255,3 @@ def test_write_back_through_transpose_and_fallback_initializer():
 
     assert check_network(p)["layers_checked"] == 2
 
-
-def test_mapper_prune_stays_the_function_after_the_submodule_is_imported():
-    import importlib
-
-    import mapper
-
-    importlib.import_module("mapper.prune")
-    from mapper.prune import prune_graph as _  # noqa: F401
-
-    assert callable(mapper.prune)
-    g = load_onnx(C.mlp(), dims={"batch": 1})
-    assert mapper.prune(g, "2:4").op("fc1").sparsity == NMPattern(2, 4)
-    assert mapper.prune(g) is g  # None: weights as they are

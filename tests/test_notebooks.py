@@ -1,4 +1,5 @@
-"""Execute every notebook under notebooks/ headless; a failing cell fails the test."""
+"""Execute every notebook under notebooks/ headless; a failing cell fails the test, and every
+notebook must show at least one figure inline (an image output in the executed notebook)."""
 
 from pathlib import Path
 
@@ -29,3 +30,12 @@ def test_notebook_executes(path, tmp_path):
         if out.get("output_type") == "error"
     ]
     assert not errors
+    images = [
+        out
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") in ("display_data", "execute_result")
+        and any(k.startswith("image/") for k in out.get("data", {}))
+    ]
+    assert images, f"{path.name} shows no figure: plots must be displayed inline"

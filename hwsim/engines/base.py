@@ -4,8 +4,9 @@ An engine turns one GEMM into a :class:`TilePlan`: arrays with one entry per til
 buffer-sized block of work, many array folds), each computed in closed form with NumPy from the
 real sparsity of the operands. The pipeline (:mod:`hwsim.pipeline`) then runs the tiles in SimPy
 — loads through DRAM channels into double buffers, compute, stores — so the number of events
-grows with tiles, never with cycles or MACs (DESIGN.md, contract 3). The engine also computes the
-numerical output from the compressed operands it was given (contract 4).
+grows with tiles, never with cycles or MACs (DESIGN.md, contract 3). The engine also runs each
+tile from its compressed operands, counting what it executes, so the functional check exercises
+the schedule the timing counted (contracts 4 and 9).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ class GemmWork:
     dataflow : str
         ``"ws"``, ``"os"`` or ``"is"`` (engines that have a single dataflow ignore it).
     act : numpy.ndarray or None
-        The ``M × K`` activation for the functional check; ``None`` when the check is off.
+        The ``M × K`` activation, when materialised: for an engine checked on its whole
+        output (``compute``). Tile-walking checks draw only the rows they run
+        (:func:`hwsim.check.activation_rows`) and leave it ``None``.
     seed : int
         Seed that produced the synthetic operands (recorded in results).
     """
@@ -95,12 +98,19 @@ class TilePlan:
     buffer_bytes : int
         Bytes one tile occupies in the on-chip buffer (one of the two double-buffer slots).
     tiles : pandas.DataFrame or None
-        Optional per-tile coordinates (``m0, k0, n0``...) for traces and tables.
+        Per-tile boxes ``m0, m1, k0, k1, n0, n1`` (``k`` in the engine's reduction
+        coordinates, ``notes["k_extent"]`` long when not ``K``) and per-tile counts the
+        functional check recounts (e.g. ``lockstep_steps``, ``folds``, ``group_passes``,
+        ``weight_bytes``); also shown in traces and tables.
     notes : dict
         Engine-specific totals for the result's ``counters`` (e.g. ``fill_cycles``).
     act_load_bytes : ndarray or None
         The part of ``load_bytes`` that is the activation operand (zeros when not given). A
         network run drops it when the activation is already on chip (the producer kept it).
+    operands : dict or None
+        Buffer occupancy of each operand role (``act``, ``weight``, ``out``): ``role ->
+        (buffer name, bytes of the tile's block, bool: the tile brings a new block)``. Read by
+        :func:`hwsim.memory.buffer_footprint` (the one model of buffer occupancy).
     """
 
     engine: str
@@ -115,6 +125,7 @@ class TilePlan:
     tiles: Any = None
     notes: dict[str, Any] = field(default_factory=dict)
     act_load_bytes: Any = None
+    operands: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         names = (
@@ -161,3 +172,9 @@ class GemmEngine(Protocol):
     def compute(self, work: GemmWork, arch: Architecture, engine_name: str) -> np.ndarray:
         """Numerical output computed from the compressed operands the engine is given."""
         ...
+
+    # Built-in engines also define ``execute_tile(work, arch, engine_name, plan, i, act,
+    # cols=None) -> (out, counts)``: tile ``i`` of ``plan`` run from its compressed operands,
+    # with the figures counted while running it (``compute_cycles``, ``performed_macs`` and
+    # tile columns of ``plan.tiles``). The functional check (:mod:`hwsim.check`) walks the
+    # plan with it (contract 9); engines without it are checked on ``compute`` alone.

@@ -60,13 +60,14 @@ from ._tiling import (
     acc_dtype,
     check_work,
     exact_matmul,
+    first_of_block,
+    fit_tile,
     grid3,
-    half_buffer_budget,
     nm_matmul,
     nm_pattern_of,
     nm_slot_positions,
+    operand_footprints,
     reuse_traffic,
-    shrink_to_budget,
     spans,
     tiles_frame,
 )
@@ -281,14 +282,19 @@ class DspChainEngine:
         w_elems, meta_bits = _stored_weight(work, kind, s, window, K, N, w)
         decode = M == 1
 
-        def cost(d):
-            tk, tn = min(d["k"], K), min(d["n"], N)
-            wb = tk * tn * eb * (w_elems.sum() / max(1, K * N)) * 1.5
-            return (0 if decode else d["m"] * tk * eb + d["m"] * tn * eb) + math.ceil(wb)
+        dens = float((w_elems / np.maximum(1, window_nnz(w, window, "dense"))).max(initial=0))
+        meta = float((meta_bits / np.maximum(1, window_nnz(w, window, "dense"))).max(initial=0))
 
-        budget = half_buffer_budget(arch)
+        def need(d):  # one slot per role; weight: the densest window of any column, bounded
+            tm, tk, tn = min(d["m"], M), min(d["k"], K), min(d["n"], N)
+            wb = math.ceil(tk * tn * (dens * eb + meta / 8))
+            return {"act": 0 if decode else tm * tk * eb, "weight": wb,
+                    "out": 0 if decode else tm * tn * eb}
+
         align_k = K if decode else window  # decode keeps whole weight columns per tile
-        d = shrink_to_budget({"m": M, "k": K, "n": N}, {"k": align_k, "n": 1}, cost, budget)
+        d = fit_tile({"m": M, "n": N, "k": K}, {"k": align_k}, need, arch,
+                     stream=None if decode else "m",
+                     what=f"GEMM {M}x{K}x{N} on engine {engine_name!r}")
         if decode and d["k"] >= K:
             work_cycles = chain_passes(s, g, L)[0].sum() / lanes
             d["n"] = min(
@@ -329,7 +335,13 @@ class DspChainEngine:
             sram_read_bytes=w_b + tm * tk * eb + psums * acc_b,
             sram_write_bytes=tm * tn * eb + psums * acc_b,
             buffer_bytes=int((w_b + tm * tk * eb + tm * tn * eb).max()),
-            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], cascade_passes=passes),
+            operands=operand_footprints(
+                arch, act=(act_b, load_a), weight=(w_b, load_w), out=(out_b, first_of_block(mi, ni))
+            ),
+            tiles=tiles_frame(
+                m0=m0[mi], m1=m0[mi] + tm, k0=k0[ki], k1=k0[ki] + tk, n0=n0[ni], n1=n0[ni] + tn,
+                cascade_passes=passes,
+            ),
             notes={
                 "sparsity_kind": kind,
                 "decode_on_chip": decode,
@@ -342,6 +354,8 @@ class DspChainEngine:
                 "efficiency_configurable": eff["configurable"],
                 "efficiency_fixed_chain": eff["fixed"],
                 "efficiency_ratio": eff["ratio"],
+                # as executed: useful MACs over the DSP-cycles of the passes the tiles issued
+                "efficiency_executed": useful / max(1, int(passes.sum()) * L),
                 "weight_metadata_bytes": int(-(-b_kn // 8).sum()),
                 # energy (hwsim.energy): the sparse MUX selects per N:M multiply; SRAM by operand
                 "select_ops": int((tm * g_kn[ki, ni] * g).sum()) if kind == "nm" else 0,
@@ -382,3 +396,53 @@ class DspChainEngine:
         prods = np.einsum("mib,ibc->mic", ap.reshape(work.m, kb, b)[:, ki, :], blocks[ki, ni])
         np.add.at(out, (slice(None), ni), prods)
         return out.reshape(work.m, nb * b)[:, : work.n]
+
+    def execute_tile(
+        self, work: GemmWork, arch: Any, engine_name: str, plan: TilePlan, i: int,
+        act: np.ndarray, cols: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Run tile ``i`` of ``plan`` on the chain, counting cascade passes (contract 9).
+
+        For every window of ``L`` reduction rows and every column of the tile, the segment's
+        kept values are counted from the weight the MUX is given; segments are packed into
+        groups of ``g`` and groups into cascades of ``L`` (:func:`chain_passes`, the tile's
+        columns sharing passes), per activation row. The tile takes ``ceil(passes / lanes)``
+        cycles plus one fill of the cascade. The output of ``act`` (activation rows, all ``K``
+        columns) for the columns ``cols`` (tile-local) is the product of the compressed N:M
+        slots (values + indices), or of the weight block for block and dense weights.
+
+        Returns
+        -------
+        (out, counts) : tuple
+            Partial output and ``compute_cycles``, ``performed_macs``, ``cascade_passes``.
+        """
+        spec = arch.engine(engine_name)
+        g, L = int(spec.chain_length), int(spec.cascade_length)
+        lanes = max(1, int(spec.num_dsps) // L) * int(spec.macs_per_dsp)
+        fill = (L * int(spec.stage_latency) + int(spec.reduction_latency)
+                + int(spec.accumulate_latency))
+        window = L
+        t = plan.tiles.iloc[int(i)]
+        m0, m1, k0, k1, n0, n1 = (int(t[c]) for c in ("m0", "m1", "k0", "k1", "n0", "n1"))
+        w = np.asarray(work.weight)[k0:k1, n0:n1]
+        kind = _kind(work.sparsity)
+        s = window_nnz(w, window, kind)  # windows counted from the tile's own start
+        p_w, g_w, _ = chain_passes(s, g, L, np.zeros(1, dtype=np.int64))
+        passes = int((m1 - m0) * p_w.sum())
+        issued = int((m1 - m0) * g_w.sum())
+        sel = np.arange(n1 - n0) if cols is None else np.asarray(cols, dtype=np.int64)
+        if kind == "nm":
+            from ..sparsity import compress_nm
+
+            pattern = nm_pattern_of(work.sparsity)
+            comp = compress_nm(w[:, sel], pattern, axis=0)
+            pos = nm_slot_positions(comp.indices, pattern) + k0
+            out = nm_matmul(act, comp.values, pos)
+        else:
+            out = exact_matmul(act[:, k0:k1], w[:, sel])
+        counts = {
+            "compute_cycles": -(-passes // lanes) + fill,
+            "performed_macs": issued * g,
+            "cascade_passes": passes,
+        }
+        return out, counts

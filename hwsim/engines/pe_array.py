@@ -12,12 +12,13 @@ from . import register_engine_model
 from ._tiling import (
     check_work,
     exact_matmul,
+    first_of_block,
+    fit_tile,
     grid3,
-    half_buffer_budget,
     nm_matmul,
     nm_slot_positions,
+    operand_footprints,
     reuse_traffic,
-    shrink_to_budget,
     spans,
     tiles_frame,
 )
@@ -266,6 +267,49 @@ def _grouping(weight: np.ndarray, n: int, m: int, cols: int):
     return steps, lock, slots
 
 
+def _select_slots(w: np.ndarray, m: int, cols=None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The weight as an m-to-n selector stream: per group of ``m`` rows and column, the
+    nonzeros in slots ``0, 1, ...``.
+
+    Each group column's nonzero pattern is an ``m``-bit mask; a table indexed by the mask gives
+    the in-group positions of its slots (the selector's index encoding) and their count.
+
+    Returns
+    -------
+    (values, positions, count) : tuple
+        ``values`` and absolute reduction ``positions`` of the slots of the columns ``cols``
+        (default all), ``(G * width) × len(cols)`` with ``width`` the most nonzeros of any
+        group (unused slots: value 0 at a distinct free position of the group), and the
+        nonzeros of every ``(group, column)`` (all columns).
+    """
+    k, nn = w.shape
+    g = -(-k // m)
+    wp = w if k == g * m else np.concatenate([w, np.zeros((g * m - k, nn), w.dtype)])
+    nz = (wp != 0).reshape(g, m, nn)
+    sel = np.arange(nn) if cols is None else np.asarray(cols)
+    if m <= 16:
+        bits8 = nz.view(np.uint8)
+        mask = np.zeros((g, nn), dtype=np.uint8 if m <= 8 else np.uint16)
+        for p in range(m):  # the group's nonzero pattern as an m-bit selector code
+            mask |= bits8[:, p, :].astype(mask.dtype) << p
+        codes = np.arange(1 << m, dtype=np.int64)
+        bits = (codes[:, None] >> np.arange(m)) & 1  # (2**m, m)
+        cnt_lut = bits.sum(axis=1)
+        cnt = cnt_lut[mask]
+        width = max(1, int(cnt.max(initial=0)))
+        order = np.argsort(1 - bits, axis=1, kind="stable")[:, :width]  # set bits first
+        local = order[mask[:, sel]]  # (g, len(sel), width)
+    else:  # pragma: no cover - wide groups: sort the positions
+        order = np.argsort(~nz, axis=1, kind="stable")
+        cnt = nz.sum(axis=1)
+        width = max(1, int(cnt.max(initial=0)))
+        local = np.moveaxis(order[:, :width, :], 1, 2)[:, sel, :]
+    local = np.moveaxis(local, 2, 1)  # (g, width, len(cols))
+    vals = np.take_along_axis(wp.reshape(g, m, nn)[:, :, sel], local, axis=1)
+    positions = local + (np.arange(g, dtype=np.int64) * m)[:, None, None]
+    return vals.reshape(g * width, -1), positions.reshape(g * width, -1), cnt
+
+
 def _is_dense(sparsity: Any) -> bool:
     from ..sparsity import Dense
 
@@ -287,6 +331,7 @@ class PeArrayEngine:
     def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
         """Tiles of ``tm × tk × tn`` (half the buffers) with per-tile closed-form cycles."""
         spec = arch.engine(engine_name)
+        spec.check_precision(work.precision, engine_name)  # fp16 on an int8 datapath: error
         dataflows = tuple(spec.dataflows)
         check_work(work, dataflows)
         rows, cols, n, m = int(spec.rows), int(spec.cols), int(spec.n), int(spec.m)
@@ -301,16 +346,20 @@ class PeArrayEngine:
         dense_total = math.ceil(K / n) * lock.shape[1]
         mode = "dense" if _is_dense(work.sparsity) or sparse_total >= dense_total else "sparse"
 
-        slot_frac = slots.sum() / max(1, K * N) if mode == "sparse" else 1.0
-        wbyte = eb * slot_frac + (idx_bits / 8 * slot_frac if mode == "sparse" else 0.0)
+        max_slots = min(m, max(1, int(steps.max(initial=1))) * n) if mode == "sparse" else m
 
-        def cost(d):
+        def need(d):  # bytes of one slot per role, an upper bound over the tiles of this size
             tm, tk, tn = min(d["m"], M), min(d["k"], K), min(d["n"], N)
-            return tm * tk * eb + math.ceil(tk * tn * wbyte) + tm * tn * eb
+            if mode == "sparse":
+                s_ = -(-tk // m) * min(max_slots, tk) * tn
+                wb = s_ * eb + -(-(s_ * idx_bits) // 8)
+            else:
+                wb = tk * tn * eb
+            return {"act": tm * tk * eb, "weight": wb, "out": tm * tn * eb}
 
-        d = shrink_to_budget(
-            {"m": M, "k": K, "n": N}, {"m": rows, "k": m * rows, "n": cols}, cost,
-            half_buffer_budget(arch),
+        d = fit_tile(
+            {"m": M, "n": N, "k": K}, {"m": rows, "k": m * rows, "n": cols}, need, arch,
+            stream="m", what=f"GEMM {M}x{K}x{N} on engine {engine_name!r}",
         )
         m0, mlen = spans(M, d["m"])
         k0, klen = spans(K, d["k"])
@@ -342,6 +391,7 @@ class PeArrayEngine:
         w_b = w_bytes_kn[ki, ni]
         out_b = tm * tn * eb
         load_a, load_w, store = reuse_traffic(mi, ki, ni)
+        lock_kn = np.add.reduceat(kf, fstart, axis=1)  # lock-step steps per activation row
         return TilePlan(
             engine=engine_name,
             multipliers=rows * cols * n,
@@ -353,7 +403,13 @@ class PeArrayEngine:
             sram_read_bytes=act_b * foldc[ni] + w_b * -(-tm // rows),
             sram_write_bytes=out_b,
             buffer_bytes=int((act_b + w_b + out_b).max()),
-            tiles=tiles_frame(m0=m0[mi], k0=k0[ki], n0=n0[ni], stream_cycles=stream),
+            operands=operand_footprints(
+                arch, act=(act_b, load_a), weight=(w_b, load_w), out=(out_b, first_of_block(mi, ni))
+            ),
+            tiles=tiles_frame(
+                m0=m0[mi], m1=m0[mi] + tm, k0=k0[ki], k1=k0[ki] + tk, n0=n0[ni], n1=n0[ni] + tn,
+                lockstep_steps=lock_kn[ki, ni], weight_bytes=w_b, stream_cycles=stream,
+            ),
             notes={
                 "mode": mode,
                 "dataflow": work.dataflow,
@@ -395,3 +451,71 @@ class PeArrayEngine:
         pattern = NMPattern(n_eff, m)
         comp = compress_nm(w, pattern, axis=0)
         return nm_matmul(work.act, comp.values, nm_slot_positions(comp.indices, pattern))
+
+    def execute_tile(
+        self, work: GemmWork, arch: Any, engine_name: str, plan: TilePlan, i: int,
+        act: np.ndarray, cols: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Run tile ``i`` of ``plan`` as the PEs do, counting what they issue (contract 9).
+
+        The tile's weight block (``plan.tiles`` ``k0:k1 × n0:n1``) is compressed the way the
+        selectors are fed: in every group of ``m`` reduction rows, the nonzeros of a column take
+        slots ``0, 1, ...`` in order, ``n`` slots per step (dense mode: ``n`` consecutive values
+        per step). The output is the product of those slots (values at their recorded positions)
+        with ``act`` (activation rows of the tile, all ``K`` columns: every row of
+        ``m0:m1`` or a sample of them) for the output columns ``cols`` (tile-local; default
+        all). Counted over the whole tile, whatever rows and columns are multiplied as it goes: the steps
+        each group occupies per column, the lock-step steps of each fold of ``C`` columns (the
+        slowest column, at least 1), the multiplier-slot issues and the weight bytes; from those
+        the tile's compute cycles follow (module comment).
+
+        Returns
+        -------
+        (out, counts) : tuple
+            The partial output of the given rows (``len(act) × (n1-n0)``) and the counted figures
+            (``compute_cycles``, ``performed_macs``, ``lockstep_steps``, ``weight_bytes``).
+        """
+        pick = cols
+        spec = arch.engine(engine_name)
+        rows, cols, n, m = int(spec.rows), int(spec.cols), int(spec.n), int(spec.m)
+        timing = pe_core_timing(spec)
+        ii, lat = int(timing.ii), int(timing.latency)
+        t = plan.tiles.iloc[int(i)]
+        k0, k1, n0, n1 = int(t.k0), int(t.k1), int(t.n0), int(t.n1)
+        tm = int(t.m1) - int(t.m0)
+        w = np.asarray(work.weight)[k0:k1, n0:n1]
+        tk, tn = w.shape
+        sel = np.arange(tn) if pick is None else np.asarray(pick, dtype=np.int64)
+        eb = work.elem_bytes
+        nfold = -(-tn // cols)
+        fcols = np.minimum(cols, tn - np.arange(nfold) * cols)
+        if plan.notes.get("mode") == "dense":
+            kf = np.full(nfold, -(-tk // n), dtype=np.int64)
+            out = exact_matmul(act[:, k0:k1], w[:, sel])
+            wbytes = tk * tn * eb
+        else:
+            g = -(-tk // m)
+            vals, pos, cnt = _select_slots(w, m, sel)  # what the selectors are fed
+            steps = -(-cnt // n)  # steps: occupied groups of n slots
+            pad = np.zeros((g, nfold * cols), dtype=np.int64)
+            pad[:, :tn] = steps
+            lock = np.maximum(pad.reshape(g, nfold, cols).max(axis=2), 1)
+            kf = lock.sum(axis=0)
+            glen = np.minimum(m, tk - np.arange(g) * m)[:, None]
+            used = np.minimum(np.maximum(steps, 1) * n, glen)
+            nslots = int(used.sum())
+            idx_bits = (m - 1).bit_length()
+            wbytes = nslots * eb + -(-(nslots * idx_bits) // 8)
+            # the selectors gather each slot's activation by its index
+            out = nm_matmul(act[:, k0:k1], vals, pos)
+        if work.dataflow == "os":
+            stream = -(-tm // rows) * int(np.maximum(kf * ii, rows).sum())
+        else:
+            stream = int((-(-kf // rows)).sum()) * max(tm * ii, rows)
+        counts = {
+            "compute_cycles": stream + 2 * rows + cols - 2 + lat,
+            "performed_macs": tm * int((kf * fcols).sum()) * n,
+            "lockstep_steps": int(kf.sum()),
+            "weight_bytes": int(wbytes),
+        }
+        return out, counts

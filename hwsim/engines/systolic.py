@@ -7,17 +7,20 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, ShapeError
 from . import register_engine_model
 from ._tiling import (
+    PIPELINE_TILES,
     acc_dtype,
     check_work,
-    half_buffer_budget,
+    first_of_block,
+    fit_tile,
+    grid3,
     nm_matmul,
     nm_pattern_of,
     nm_slot_positions,
+    operand_footprints,
     reuse_traffic,
-    shrink_to_budget,
     spans,
     tiles_frame,
 )
@@ -121,6 +124,35 @@ def scalesim_compute_cycles(
     return folds * scalesim_fold_cycles(dataflow, int(rows), int(cols), t) - 1
 
 
+def _extents(df: str, a_len, b_len, t_len):
+    """``(m, k_eff, n)`` extents of a tile of ``a_len × b_len`` array lanes and ``t_len``
+    streamed rows."""
+    if df == "ws":
+        return t_len, a_len, b_len
+    if df == "os":
+        return a_len, t_len, b_len
+    return b_len, a_len, t_len
+
+
+def _boxes(df: str, a, b, tt):
+    """``((m0, mlen), (ke0, kelen), (n0, nlen))`` of tiles from their ``(start, len)`` along
+    ``Sr``, ``Sc`` and ``T``."""
+    if df == "ws":
+        return tt, a, b
+    if df == "os":
+        return a, tt, b
+    return b, a, tt
+
+
+def _block_ids(df: str, ai, bi, ti):
+    """``(m, k, n)`` block ids of tiles (which operand blocks they share)."""
+    if df == "ws":
+        return ti, ai, bi
+    if df == "os":
+        return ai, ti, bi
+    return bi, ai, ti
+
+
 def _dense_k_span(start: np.ndarray, length: np.ndarray, k: int, pattern) -> np.ndarray:
     """Dense reduction elements covered by compressed slots ``[start, start + length)``."""
     if pattern is None:
@@ -144,7 +176,18 @@ class SystolicEngine:
     kind = "systolic"
 
     def plan(self, work: GemmWork, arch: Any, engine_name: str) -> TilePlan:
-        """Fold-group tiles with SCALE-Sim's cycles and the DRAM/SRAM traffic of each."""
+        """Fold-group tiles (or fold × stream-chunk tiles) with SCALE-Sim's cycles and traffic.
+
+        Tiling (:func:`~hwsim.engines._tiling.fit_tile`): tiles are blocks of ``a × b`` whole
+        folds with the streamed dimension ``T`` whole, cut into at least ``PIPELINE_TILES``
+        along the column folds (else the row folds) and shrunk until the double-buffered
+        activation, weight and output blocks fit their buffers. When even one fold with ``T``
+        whole does not fit, tiles are single folds cut along ``T`` (at least
+        ``PIPELINE_TILES`` chunks) (fold-major: a fold streams its ``T`` rows chunk after chunk, its
+        stationary block loaded once), so the sum of the tiles' cycles stays SCALE-Sim's: a
+        chunk costs its rows, the first chunk of a fold adds the fold's fixed part
+        (``fold - T``), the first tile carries the ``- 1``.
+        """
         check_work(work)
         spec = arch.engine(engine_name)
         rows, cols = int(spec.rows), int(spec.cols)
@@ -156,50 +199,46 @@ class SystolicEngine:
         eb = work.elem_bytes
         idx_bits = pattern.idx_bits if pattern is not None else 0
         ratio = work.k / max(k_eff, 1)
-
-        def extents(a_len, b_len):  # (m, k_eff, n) extents of a tile of a × b array lanes
-            if df == "ws":
-                return t, a_len, b_len
-            if df == "os":
-                return a_len, k_eff, b_len
-            return b_len, a_len, t
-
-        def cost(d):
-            m_, ke, n_ = extents(d["a"] * rows, d["b"] * cols)
-            m_, ke, n_ = min(m_, work.m), min(ke, k_eff), min(n_, work.n)
-            w = ke * n_ * eb + math.ceil(ke * n_ * idx_bits / 8)
-            return m_ * math.ceil(ke * ratio) * eb + w + m_ * n_ * eb
-
         fr, fc = math.ceil(sr / rows), math.ceil(sc / cols)
-        budget = half_buffer_budget(arch)
-        d = shrink_to_budget({"a": fr, "b": fc}, {}, cost, budget)
+
+        def need(d):
+            a_len, b_len = min(d.get("a", 1) * rows, sr), min(d.get("b", 1) * cols, sc)
+            m_, ke, n_ = _extents(df, a_len, b_len, min(d.get("t", t), t))
+            w = ke * n_ * eb + math.ceil(ke * n_ * idx_bits / 8)
+            return {"act": m_ * math.ceil(ke * ratio) * eb, "weight": w, "out": m_ * n_ * eb}
+
+        what = f"GEMM {work.m}x{work.k}x{work.n} ({df}) on engine {engine_name!r}"
+        try:
+            d = fit_tile({"b": fc, "a": fr}, {}, need, arch, what=what,
+                         stream="b" if fc >= PIPELINE_TILES else "a")
+            d["t"] = t
+        except ShapeError:  # one fold with T whole does not fit: single folds, T in chunks
+            d = dict(fit_tile({"t": t}, {}, need, arch, stream="t", what=what), a=1, b=1)
         a0, alen = spans(sr, d["a"] * rows)
         b0, blen = spans(sc, d["b"] * cols)
-        # SCALE-Sim's loop order: column folds outer, row folds inner.
-        bi, ai = (
-            x.reshape(-1) for x in np.meshgrid(np.arange(b0.size), np.arange(a0.size), indexing="ij")
-        )
-        s_start, s_len = a0[ai], alen[ai]
-        c_len = blen[bi]
-        folds = (-(-s_len // rows)) * (-(-c_len // cols))
-        compute = folds * fold
+        t0, tlen = spans(t, d["t"])
+        # SCALE-Sim's loop order: column folds outer, row folds, then the stream.
+        bi, ai, ti = grid3(b0.size, a0.size, t0.size)
+        folds = (-(-alen[ai] // rows)) * (-(-blen[bi] // cols))
+        compute = folds * (tlen[ti] + np.where(t0[ti] == 0, fold - t, 0))
         compute[0] -= 1
-
-        if df == "ws":
-            mi, ki, ni = np.zeros_like(ai), ai, bi
-            m_len, ke_len, n_len, ke_start = np.full_like(s_len, t), s_len, c_len, s_start
-        elif df == "os":
-            mi, ki, ni = ai, np.zeros_like(ai), bi
-            m_len, ke_len, n_len, ke_start = s_len, np.full_like(s_len, k_eff), c_len, 0 * s_len
-        else:
-            mi, ki, ni = bi, ai, np.zeros_like(ai)
-            m_len, ke_len, n_len, ke_start = c_len, s_len, np.full_like(s_len, t), s_start
+        box = _boxes(df, (a0[ai], alen[ai]), (b0[bi], blen[bi]), (t0[ti], tlen[ti]))
+        (m_start, m_len), (ke_start, ke_len), (n_start, n_len) = box
+        mi, ki, ni = _block_ids(df, ai, bi, ti)
         k_len = _dense_k_span(ke_start, ke_len, work.k, pattern)
         act_b = m_len * k_len * eb
         w_b = ke_len * n_len * eb + -(-(ke_len * n_len * idx_bits) // 8)
         out_b = m_len * n_len * eb
         load_a, load_w, store = reuse_traffic(mi, ki, ni)
-        rf, cf = -(-s_len // rows), -(-c_len // cols)
+        # an output block revisited after a store is read back (partial sums of a cut fold)
+        new_out = first_of_block(mi, ni)
+        seen = np.zeros(new_out.size, dtype=bool)
+        key = mi * (ni.max(initial=0) + 1) + ni
+        _, first_idx = np.unique(key, return_index=True)
+        seen[:] = True
+        seen[first_idx] = False
+        psum = np.where(new_out & seen, out_b, 0)
+        rf, cf = -(-alen[ai] // rows), -(-blen[bi] // cols)
         if df == "ws":
             sram_r, sram_w = act_b * cf + w_b, out_b * rf
         elif df == "os":
@@ -210,19 +249,29 @@ class SystolicEngine:
             engine=engine_name,
             multipliers=rows * cols,
             compute_cycles=compute,
-            load_bytes=act_b * load_a + w_b * load_w,
+            load_bytes=act_b * load_a + w_b * load_w + psum,
             act_load_bytes=act_b * load_a,
             store_bytes=out_b * store,
             performed_macs=m_len * ke_len * n_len,
             sram_read_bytes=sram_r,
             sram_write_bytes=sram_w,
-            buffer_bytes=int(min(int((act_b + w_b + out_b).max()), budget)),
-            tiles=tiles_frame(m_tile=mi, k_tile=ki, n_tile=ni, folds=folds),
+            buffer_bytes=int((act_b + w_b + out_b).max()),
+            operands=operand_footprints(
+                arch, act=(act_b, load_a), weight=(w_b, load_w), out=(out_b, new_out)
+            ),
+            tiles=tiles_frame(
+                m0=m_start, m1=m_start + m_len, k0=ke_start, k1=ke_start + ke_len,
+                n0=n_start, n1=n_start + n_len, m_tile=mi, k_tile=ki, n_tile=ni, folds=folds,
+                weight_bytes=w_b,
+            ),
             notes={
                 "dataflow": df,
                 "k_eff": k_eff,
+                "k_extent": k_eff,
                 "fold_cycles": fold,
+                "stream_length": t,
                 "folds": int(folds.sum()),
+                "psum_reload_bytes": int(psum.sum()),
                 "scalesim_compute_cycles": scalesim_compute_cycles(
                     df, rows, cols, work.m, work.k, work.n, pattern
                 ),
@@ -231,6 +280,68 @@ class SystolicEngine:
                 **_energy_notes(df, act_b, w_b, out_b, rf, cf, ke_len * n_len, idx_bits, eb),
             },
         )
+
+    def execute_tile(
+        self, work: GemmWork, arch: Any, engine_name: str, plan: TilePlan, i: int,
+        act: np.ndarray, cols: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, dict[str, int]]:
+        """Run tile ``i`` of ``plan`` as the array does, counting folds and streamed rows.
+
+        The tile's box (``plan.tiles``: output rows ``m0:m1``, compressed reduction rows
+        ``k0:k1`` of the ``K_eff`` the array is fed, columns ``n0:n1``) is mapped on the array
+        as the dataflow does; its folds (``ceil(rows used / R) × ceil(cols used / C)``) and
+        streamed rows are counted from the box, and its compute cycles follow: every fold
+        streams the chunk, the chunk that starts the stream adds the fold's fixed part, tile 0
+        carries SCALE-Sim's ``- 1``. The output of ``act`` (activation rows of the tile, all
+        ``K`` columns) for the columns ``cols`` (tile-local, default all) is the product of the
+        compressed filter rows (layer-wise N:M: the kept slots and their positions) with the
+        activation columns they select.
+
+        Returns
+        -------
+        (out, counts) : tuple
+            Partial output and ``compute_cycles``, ``performed_macs``, ``folds``,
+            ``weight_bytes``.
+        """
+        spec = arch.engine(engine_name)
+        rows_, cols_ = int(spec.rows), int(spec.cols)
+        df = plan.notes.get("dataflow", work.dataflow)
+        pattern = nm_pattern_of(work.sparsity)
+        t = plan.tiles.iloc[int(i)]
+        m0, m1, ke0, ke1, n0, n1 = (int(t[c]) for c in ("m0", "m1", "k0", "k1", "n0", "n1"))
+        ext = {"m": m1 - m0, "k": ke1 - ke0, "n": n1 - n0}
+        start = {"m": m0, "k": ke0, "n": n0}
+        r_ax, c_ax, s_ax = {"ws": ("k", "n", "m"), "os": ("m", "n", "k"),
+                            "is": ("k", "m", "n")}[df]
+        folds = -(-ext[r_ax] // rows_) * -(-ext[c_ax] // cols_)
+        # a fold's fixed part: R preload rows (WS, IS) + R - 1 + C - 1 skew
+        fixed = (0 if df == "os" else rows_) + rows_ + cols_ - 2
+        compute = folds * (ext[s_ax] + (fixed if start[s_ax] == 0 else 0)) - (1 if i == 0 else 0)
+        sel = np.arange(n1 - n0) if cols is None else np.asarray(cols, dtype=np.int64)
+        w = np.asarray(work.weight)
+        eb = work.elem_bytes
+        if pattern is None:
+            vals, pos = w[ke0:ke1, n0 + sel], np.arange(ke0, ke1)[:, None] + 0 * sel[None, :]
+            wbytes = ext["k"] * ext["n"] * eb
+        else:
+            from ..sparsity import compress_nm
+
+            g0, g1 = ke0 // pattern.n, -(-ke1 // pattern.n)
+            blk = w[g0 * pattern.m : min(work.k, g1 * pattern.m), n0 + sel]
+            comp = compress_nm(blk, pattern, axis=0)  # the filter rows the array is fed
+            lo = ke0 - g0 * pattern.n
+            vals = np.asarray(comp.values)[lo : lo + ext["k"]]
+            pos = (nm_slot_positions(comp.indices, pattern) + g0 * pattern.m)[lo : lo + ext["k"]]
+            nslots = vals.shape[0] * ext["n"]  # every column is fed the same slot rows
+            wbytes = nslots * eb + -(-(nslots * pattern.idx_bits) // 8)
+        out = nm_matmul(act, vals, pos)
+        counts = {
+            "compute_cycles": int(compute),
+            "performed_macs": ext["m"] * ext["k"] * ext["n"],
+            "folds": int(folds),
+            "weight_bytes": int(wbytes),
+        }
+        return out, counts
 
     def compute(self, work: GemmWork, arch: Any, engine_name: str) -> np.ndarray:
         """Output from the operands the array is fed: the ``K_eff`` compressed filter rows with

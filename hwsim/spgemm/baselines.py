@@ -70,9 +70,10 @@ def plan_inner(
         "atomic_ops": 0,
         "windows": int(bounds.size - 1),
     }
-    # Scratchpad: every streamed fibre entry is staged (DMA write) and merged from there
-    # (read); every output entry is staged before its write-back.
-    spad = (total_fetched + int(out.nnz)) * eb
+    # Scratchpad: fibres arrive by narrow loads straight into registers (as row-wise streams
+    # rows of B) and each (i, j) sum is a register; each output row is assembled in the
+    # scratchpad and read back by its write-back (row-wise: the table's write-back read).
+    spad = int(out.nnz) * eb
     return RowwisePlan([phase], counters, spad, spad, out, int(out.nnz), {})
 
 
@@ -125,9 +126,10 @@ def plan_outer(a: sp.csr_array, b: sp.csr_array, work: RowWork, spec: SpgemmSpec
         "atomic_ops": 0,
         "windows": int(rb.size - 1),
     }
-    # Scratchpad: products staged before their bucket write-back (write + read); merge reads
-    # the buckets into the scratchpad, sorts in place (a read and a write per sort step) and
-    # stages the output rows.
-    spad_r = (npp + int(sort_steps.sum()) + int(out.nnz)) * eb
-    spad_w = (2 * npp + int(sort_steps.sum()) + int(out.nnz)) * eb
+    # Scratchpad: the multiply phase stores products straight to their DRAM buckets (narrow
+    # stores); the merge loads a window's buckets into the scratchpad (a write per product),
+    # sorts them there (a read and a write per sort step) and reads them once more to sum
+    # equal keys into C.
+    steps = int(sort_steps.sum())
+    spad_r, spad_w = (steps + npp) * eb, (npp + steps) * eb
     return RowwisePlan([mult, merge], counters, spad_r, spad_w, out, int(out.nnz), {})

@@ -14,7 +14,7 @@ from .inputs import operands
 from .spec import SpgemmSpec
 from .work import row_work
 
-__all__ = ["simulate_spgemm", "plan_spgemm", "pick_engine", "DATAFLOWS", "check_output"]
+__all__ = ["simulate_spgemm", "plan_spgemm", "spgemm_energy", "pick_engine", "DATAFLOWS", "check_output"]
 
 #: Dataflows of :func:`simulate_spgemm`.
 DATAFLOWS = ("rowwise-hash", "inner", "outer")
@@ -180,7 +180,7 @@ def simulate_spgemm(
     dataflow: str = "rowwise-hash",
     workers: int | None = None,
     seed: int = 0,
-    check: bool = True,
+    check: bool | str = True,
     engine: str | None = None,
     chunk_products: int | None = None,
     **overrides: Any,
@@ -199,8 +199,12 @@ def simulate_spgemm(
         Worker cores (overrides the spec's ``cores``).
     seed : int
         Recorded in the result (the dataflows are deterministic; R-MAT inputs take their own).
-    check : bool
-        Compare the engine's output with SciPy's ``A @ B``.
+    check : bool or str
+        ``"sampled"`` (``True``): walk the first, last, split and a seeded sample of the
+        row-wise plan's table instances slot by slot (:mod:`hwsim.spgemm.walk`), comparing
+        the walked counts and cycles with the plan's and the written-back values with SciPy's
+        ``A @ B``; ``"full"``: every instance; ``False``: no check. The baselines compare
+        their whole output with SciPy's product.
     engine : str, optional
         Engine name when the architecture has several ``spgemm`` engines.
     chunk_products : int, optional
@@ -232,9 +236,11 @@ def simulate_spgemm(
     CheckFailedError
         The output differs from ``A @ B`` or the structural count from the symbolic product.
     """
+    from ..check import check_mode
 
     t0 = time.perf_counter()
     seed = check_seed(seed)
+    mode = check_mode(check)
     if dataflow not in DATAFLOWS:
         raise ConfigError(f"unknown dataflow {dataflow!r}; expected one of {', '.join(DATAFLOWS)}",
                           key="dataflow")
@@ -258,17 +264,30 @@ def simulate_spgemm(
             f"{dataflow}: engine counted {counters['partial_products']} products / "
             f"{plan.nnz_out} outputs, symbolic product gives {work.partial_products} / {work.nnz_out}"
         )
-    if check:
+    scope = None
+    if mode is not None and dataflow == "rowwise-hash":
+        from .walk import check_rowwise
+
+        scope = check_rowwise(A, B, work, spec, plan, full=mode == "full", seed=seed)
+        state = "passed"
+    elif mode is not None:
         reason = check_output(plan.output, A, B)
         if reason is not None:
             raise CheckFailedError(f"{dataflow}: {reason}")
-        state = "passed"
+        state, scope = "passed", "full"
     else:
         reason = "check disabled"
+    counters["check_scope"] = scope
     pp = int(counters["partial_products"])
     cycles = max(st.cycles, 1)
     util = pp / (spec.multipliers * cycles)
-    energy, counters["energy_breakdown"] = _energy(machine, name, dataflow, plan, counters, st)
+    # DRAM energy on what the bus carried: whole bursts (a gather pays for its bursts)
+    bb = int(getattr(st, "burst_bytes", 0) or 0)
+    dram = ((st.dram_read_bursts * bb, st.dram_write_bursts * bb) if bb > 1
+            else (st.dram_read_bytes, st.dram_write_bytes))
+    energy, counters["energy_breakdown"] = spgemm_energy(
+        machine, name, plan, cycles=max(st.cycles, 1), dram=dram
+    )
     params = {
         "dataflow": dataflow,
         "shape_a": list(A.shape),
@@ -302,26 +321,51 @@ def simulate_spgemm(
     )
 
 
-def _energy(machine, name: str, dataflow: str, plan, counters: dict, st):
-    """Total pJ and breakdown of a SpGEMM run (:mod:`hwsim.energy`): products priced at fp32
-    (fp16 when the table has no fp32), row-wise keys hashed once per product, every slot
-    visited a probe, atomics' ALU work, scratchpad bytes on the first buffer, DRAM, static."""
+def spgemm_energy(machine, name: str, plan, *, cycles: float = 0, dram: tuple[int, int] = (0, 0),
+                  static: bool = True):
+    """Energy of a planned SpGEMM from the machine's action table (:mod:`hwsim.energy`).
+
+    Products are priced at fp32 (fp16 when the table has no fp32); a hashing dataflow (one
+    that probes) hashes each product's key once; every slot visited is a probe; atomics pay
+    their ALU work; the plan's scratchpad bytes go to the ``spad`` buffer (else the first).
+
+    Parameters
+    ----------
+    machine : Architecture
+    name : str
+        The SpGEMM engine's name.
+    plan : RowwisePlan
+        The dataflow's plan (its ``counters`` and scratchpad bytes).
+    cycles : float
+        Run cycles for static power (with ``static``).
+    dram : (int, int)
+        DRAM bytes read and written.
+    static : bool
+        Add every component's static power over ``cycles``.
+
+    Returns
+    -------
+    (total_pj, breakdown) : tuple
+        As :func:`hwsim.energy.energy_breakdown`.
+    """
     from ..energy import energy_breakdown
 
-    spad = next(iter(machine.buffers), None)
+    c = plan.counters
+    pp, probes = int(c.get("partial_products", 0)), int(c.get("hash_probes", 0))
     counts = {
-        (name, "mac"): int(counters["partial_products"]),
-        (name, "hash"): int(counters["partial_products"]) if dataflow == "rowwise-hash" else 0,
-        (name, "hash_probe"): int(counters["hash_probes"]),
-        (name, "atomic"): int(counters["atomic_ops"]),
-        ("dram", "read"): st.dram_read_bytes,
-        ("dram", "write"): st.dram_write_bytes,
+        (name, "mac"): pp,
+        (name, "hash"): pp if probes else 0,
+        (name, "hash_probe"): probes,
+        (name, "atomic"): int(c.get("atomic_ops", 0)),
+        ("dram", "read"): dram[0],
+        ("dram", "write"): dram[1],
     }
+    spad = "spad" if "spad" in machine.buffers else next(iter(machine.buffers), None)
     if spad is not None:
         counts[(spad, "read")] = int(plan.sram_read_bytes)
         counts[(spad, "write")] = int(plan.sram_write_bytes)
     precision = "fp32" if machine.energy.mac_pj.fp32 is not None else "fp16"
-    return energy_breakdown(machine, counts, max(st.cycles, 1), precision=precision)
+    return energy_breakdown(machine, counts, cycles, precision=precision, static=static)
 
 
 def _task_table(plan, st):

@@ -83,6 +83,8 @@ class RowwisePlan:
     """Outcome of a dataflow planner: phases of tasks, counters, on-chip traffic and the output.
 
     ``table`` holds extra per-task columns of the first phase (one entry per task).
+    ``bounds`` (row boundaries of the windows) and ``passes`` (table instances of each
+    window) are the row-wise plan's geometry, which :mod:`hwsim.spgemm.walk` checks.
     """
 
     phases: list[TaskPlan]
@@ -92,6 +94,8 @@ class RowwisePlan:
     output: sp.csr_array | None
     nnz_out: int
     table: dict[str, np.ndarray] = field(default_factory=dict)
+    bounds: np.ndarray | None = None
+    passes: np.ndarray | None = None
 
 
 def _ceil_div(a, b):
@@ -359,8 +363,9 @@ def plan_rowwise(
         "scanned_slots": cat["slots"],
         "hash_cycles": cat["hash_cycles"],
         "writeback_cycles": cat["tail"],
+        "probes": cat["probes"],
     }
-    return RowwisePlan([phase], counters, sram_r, sram_w, output, ndist, table)
+    return RowwisePlan([phase], counters, sram_r, sram_w, output, ndist, table, bounds, passes)
 
 
 def _plan_chunk(a, b, work: RowWork, spec: SpgemmSpec, bounds, passes, nnz_w, win0) -> dict:
@@ -546,6 +551,7 @@ def _plan_chunk(a, b, work: RowWork, spec: SpgemmSpec, bounds, passes, nnz_w, wi
             "keys": keys_i,
             "slots": slots_i,
             "hash_cycles": hash_cycles,
+            "probes": np.bincount(inst, weights=probes, minlength=ninst).astype(np.int64),
             "tail": tail,
             "compute": compute,
             "read_bytes": read_i,
