@@ -202,7 +202,7 @@ def simulate_training(
     entries = training_tasks("layer", jobs, arch, pattern, k, n)
     events = trace if isinstance(trace, list) else ([] if trace else None)
     sched = run_schedule([e[0] for e in entries], arch, record=events is not None)
-    checks = {g: check_gemm(j) for g, j in jobs.items()}
+    checks = {label: check_gemm(job, plan) for _t, plan, job, label in entries if job is not None}
     records = []
     for task, plan, job, label in entries:
         perf = int(plan.performed_macs.sum())

@@ -8,10 +8,11 @@ activation products are GEMMs with a dense second operand, once per batch/head. 
 costed by :mod:`hwsim.vector`. Identical operations (same shape, sparsity, engine and weights
 or seed) are planned once and reused.
 
-Residency (one model of buffer occupancy, the plans' own double-buffered tile footprints):
-walking the ops in schedule order, an op's output tensor stays on chip when the tensors
-already live on chip, this output and two tiles of the op's plan fit in the architecture's
-on-chip buffers; it is freed after its last consumer. Otherwise it is spilled: the producer
+Residency (one model of buffer occupancy: :func:`hwsim.memory.buffer_footprint`, what GEMM
+runs report as ``peak_buffer_bytes``): walking the ops in schedule order, an op's output tensor
+stays on chip when the tensors already live on chip, this output and the op's own
+double-buffered peak fit in the buffers that hold activations (``act`` and ``out``, or the
+one pool); it is freed after its last consumer. Otherwise it is spilled: the producer
 stores it and each consumer loads it from DRAM (and waits for the producer's stores before
 loading). Graph inputs come from DRAM, graph outputs go to DRAM. Activations are costed at
 the engine datapath's precision (``precision``), whatever the model's dtype.
@@ -45,7 +46,8 @@ class LoweredOp:
     plan : TilePlan or None
         Its tiles (``None`` for SpGEMM, which runs as a process, and free ops).
     jobs : list
-        The :class:`hwsim.gemm.GemmJob` s planned for it (one per distinct group plan).
+        ``(GemmJob, TilePlan)`` of each distinct GEMM it runs (identical operations share
+        them; the check runs each shared job once).
     spgemm : tuple or None
         :func:`hwsim.spgemm.engine.plan_spgemm` output for SpGEMM ops.
     out_bytes : int
@@ -126,18 +128,18 @@ def _lower_gemm(op: GemmOp, engine: str, planner: _Planner) -> LoweredOp:
         w = None if op.weight is None else np.asarray(op.weight[g])
         job, plan, new = planner.gemm(engine, int(op.m), int(op.k), int(op.n), _sparsity_of(op), w)
         plans.append(plan)
-        if new:
-            jobs.append(job)
+        if all(j is not job for j, _ in jobs):
+            jobs.append((job, plan))
     return LoweredOp(op, engine, concat_plans(plans, engine), jobs)
 
 
 def _lower_matmul(op: MatMulOp, engine: str, planner: _Planner) -> LoweredOp:
     from hwsim.sparsity import Dense
 
-    job, plan, new = planner.gemm(engine, int(op.m), int(op.k), int(op.n), Dense(), None)
-    plan = concat_plans([plan] * int(op.batch), engine)
+    job, base, new = planner.gemm(engine, int(op.m), int(op.k), int(op.n), Dense(), None)
+    plan = concat_plans([base] * int(op.batch), engine)
     plan.act_load_bytes = plan.load_bytes.copy()  # both operands are activations
-    return LoweredOp(op, engine, plan, [job] if new else [])
+    return LoweredOp(op, engine, plan, [(job, base)])
 
 
 def _tensor_table(graph: OpGraph, eb_model: dict, eb: int):
@@ -220,7 +222,6 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
     produced: dict[str, list[str]] = {}
     for t, (u, _b, _c) in tensors.items():
         produced.setdefault(u, []).append(t)
-    capacity = int(arch.onchip_bytes)
     live: dict[str, int] = {}
     pending = {t: set(c) for t, (_u, _b, c) in tensors.items()}
     on_chip: dict[str, bool] = {}
@@ -233,11 +234,11 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
         lo.out_bytes = sum(tensors[t][1] for t in outs)
         if not outs and lo.engine is not None:  # a graph output: it always leaves the chip
             lo.out_bytes = _out_elements(lo.op) * eb
-        footprint = 2 * (lo.plan.buffer_bytes if lo.plan is not None else 0)  # its tiles
+        cap, need = _activation_room(arch, lo.plan)
         if lo.engine is None:  # a view: its output lives where its input does
             keep = lo.inputs_on_chip or not reads
         else:
-            keep = bool(outs) and sum(live.values()) + lo.out_bytes + footprint <= capacity
+            keep = bool(outs) and sum(live.values()) + lo.out_bytes + need <= cap
         for t in outs:
             on_chip[t] = keep
             if keep:
@@ -252,6 +253,28 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
                 live.pop(t, None)
         _apply_residency(lo, arch, eb)
     return {"spilled_tensors": spilled, "peak_onchip_activation_bytes": peak}
+
+
+def _activation_room(arch: Any, plan: TilePlan | None) -> tuple[int, int]:
+    """``(capacity, need)`` of the buffers that hold activations while ``plan`` runs.
+
+    Activations live in the buffers of the ``act`` and ``out`` roles (the architecture's
+    ``act`` and ``out`` buffers, or its one pool); ``need`` is the plan's own double-buffered
+    peak there (:func:`hwsim.memory.buffer_footprint`, the model GEMM runs report as
+    ``peak_buffer_bytes``).
+    """
+    from hwsim.memory import buffer_footprint
+
+    ops = getattr(plan, "operands", None) or {}
+    bufs = {ops[r][0] for r in ("act", "out") if r in ops}
+    if not bufs:
+        bufs = {b for b in ("act", "out") if b in arch.buffers} or set(arch.buffers)
+    cap = sum(int(arch.buffers[b].capacity_bytes) for b in bufs if b in arch.buffers)
+    if plan is None:
+        return cap, 0
+    fp = buffer_footprint(plan) if ops else {}
+    need = sum(fp.get(b, 0) for b in bufs) if fp else 2 * int(plan.buffer_bytes)
+    return cap, need
 
 
 def _out_elements(op: Op) -> int:

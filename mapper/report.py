@@ -37,7 +37,7 @@ def _record(lo, task, arch) -> OpRecord:
     sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
     dense = int(getattr(op, "macs", 0)) if op.kind in ("gemm", "matmul") else 0
     if lo.jobs:  # the action table (selector, metadata, per-buffer SRAM); DRAM, static: combine
-        energy, bd = gemm_energy_breakdown(arch, plan, lo.jobs[0].work, static=False)
+        energy, bd = gemm_energy_breakdown(arch, plan, lo.jobs[0][0].work, static=False)
     else:
         energy, bd = energy_breakdown(arch, plan_counts(arch, plan), 0, static=False)
     return OpRecord(op.name, op.op_type, task.engine, dense, perf, int(plan.multipliers),

@@ -328,11 +328,14 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
         mp.info["check_layers"] = int(summary["layers_checked"])
         mp.info["check_max_abs_error"] = float(summary["max_abs_error"])
         return "passed", None, time.perf_counter() - t
-    checked, skipped = 0, []
+    checked, skipped, seen = 0, [], set()
     for lo in mp.lowered:
-        for job in lo.jobs:
+        for job, plan in lo.jobs:
+            if id(job) in seen:
+                continue
+            seen.add(id(job))
             try:
-                state, why, _s = check_gemm(job)
+                state, why, _s, _scope = check_gemm(job, plan)
             except CheckFailedError as exc:
                 raise CheckFailedError(f"op {lo.op.name!r} ({lo.op.op_type}): {exc}") from None
             if state == "passed":

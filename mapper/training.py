@@ -34,8 +34,8 @@ def _gemm_plans(planner, engine, shapes):
     for m, k, n, spc, w in shapes:
         job, plan, new = planner.gemm(engine, int(m), int(k), int(n), spc, w)
         plans.append(plan)
-        if new:
-            jobs.append(job)
+        if all(j is not job for j, _ in jobs):
+            jobs.append((job, plan))
     return concat_plans(plans, engine), jobs
 
 
@@ -113,13 +113,13 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
             fwd, jobs, back, extra = _weight_tasks(lo, mp, planner, fdeps)
             fwd_tasks.append(fwd)
             lo.jobs = jobs
-            info[fwd.name] = (lo, "fwd")
+            info[fwd.name] = (lo, "fwd", jobs)
             backward.append((lo, back, extra))
         elif lo.plan is not None:
             fwd = Task(f"{name}/fwd", lo.engine, lo.plan, deps=fdeps,
                        wait_deps_before_load=not lo.inputs_on_chip)
             fwd_tasks.append(fwd)
-            info[fwd.name] = (lo, "fwd")
+            info[fwd.name] = (lo, "fwd", lo.jobs)
             if isinstance(lo.op, MatMulOp):
                 op = lo.op
                 a, ja = _gemm_plans(nocheck, lo.engine, [(op.m, op.n, op.k, Dense(), None)]
@@ -134,22 +134,22 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
             fwd = Task(f"{name}/fwd", lo.engine, None, deps=fdeps,
                        process=_spgemm_proc(lo))
             fwd_tasks.append(fwd)
-            info[fwd.name] = (lo, "fwd")
+            info[fwd.name] = (lo, "fwd", [])
     tasks = list(fwd_tasks)
     prev = fwd_tasks[-1].name if fwd_tasks else None
     for lo, back, extra in reversed(backward):
         first_back = None
-        for suffix, plan, _jobs in back:
+        for suffix, plan, bjobs in back:
             t = Task(f"{lo.op.name}/{suffix}", lo.engine, plan,
                      deps=tuple(d for d in (prev, f"{lo.op.name}/fwd") if d),
                      wait_deps_before_load=True)
             tasks.append(t)
-            info[t.name] = (lo, suffix)
+            info[t.name] = (lo, suffix, bjobs)
             first_back = first_back or t.name
         for suffix, plan, eng in extra:
             t = Task(f"{lo.op.name}/{suffix}", eng, plan, deps=(first_back,))
             tasks.append(t)
-            info[t.name] = (lo, suffix)
+            info[t.name] = (lo, suffix, [])
         prev = first_back
     tasks = _reorder(tasks)
 
@@ -159,7 +159,7 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
 
         out = []
         for t in tasks:
-            lo, phase = info[t.name]
+            lo, phase, jobs = info[t.name]
             plan = t.plan
             extra: dict[str, Any] = {"layer": lo.op.name, "phase": phase, "kind": lo.op.kind}
             if plan is None:
@@ -168,8 +168,8 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
             perf = int(plan.performed_macs.sum())
             sr, sw = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
             dense = _dense_macs(lo.op, phase)
-            if lo.jobs:  # the action table; DRAM and static: combine_results
-                e_pj, bd = gemm_energy_breakdown(mp.arch, plan, lo.jobs[0].work, static=False)
+            if jobs:  # the action table; DRAM and static: combine_results
+                e_pj, bd = gemm_energy_breakdown(mp.arch, plan, jobs[0][0].work, static=False)
             else:
                 e_pj, bd = energy_breakdown(mp.arch, plan_counts(mp.arch, plan), 0,
                                             precision=mp.precision, static=False)

@@ -63,7 +63,7 @@ def test_intermediate_activations_stay_on_chip_or_spill(sparse_run):
     assert t.loc["fc2", "dram_write_bytes"] == 128 * 768  # graph output leaves the chip
     small = load_arch("sat-vcu1525").to_dict()
     for b in small["buffers"].values():
-        b["capacity_bytes"] = 256 * 1024
+        b["capacity_bytes"] = 128 * 1024
     r = simulate_network(mlp(), Architecture.from_dict(small), check=False)
     s = r.table.set_index("name")
     assert not bool(s.loc["fc1", "output_on_chip"])
@@ -109,12 +109,15 @@ def test_training_expands_layers_backward_in_reverse():
 def test_check_names_the_op(monkeypatch):
     from hwsim.engines import pe_array
 
-    def wrong(self, work, arch, name):
-        out = np.asarray(work.act, dtype=np.int64) @ np.asarray(work.weight, dtype=np.int64)
-        out[0, 0] += 1
-        return out
+    real = pe_array.PeArrayEngine.execute_tile
 
-    monkeypatch.setattr(pe_array.PeArrayEngine, "compute", wrong)
+    def wrong(self, *args, **kwargs):
+        out, counts = real(self, *args, **kwargs)
+        out = np.array(out, dtype=np.int64)
+        out[0, 0] += 1
+        return out, counts
+
+    monkeypatch.setattr(pe_array.PeArrayEngine, "execute_tile", wrong)
     with pytest.raises(CheckFailedError, match=r"op 'fc1' \(gemm\)"):
         simulate_network(mlp(m=16, k=64, h=32), "sat-vcu1525")
 
