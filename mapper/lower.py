@@ -105,6 +105,9 @@ class _Planner:
         key = (engine, m, k, n, str(sparsity), _weight_key(weight))
         hit = self.cache.get(key)
         if hit is None:
+            if weight is None:
+                weight = pattern_weight(k, n, sparsity, seed=self.seed,
+                                        precision=self.precision)
             job = prepare_gemm(
                 self.arch, m, k, n, sparsity=sparsity, weight=weight, engine=engine,
                 dataflow=self.dataflow, precision=self.precision, check=self.check,
@@ -114,6 +117,25 @@ class _Planner:
             self.cache[key] = hit
             return hit[0], hit[1], True
         return hit[0], hit[1], False
+
+
+def pattern_weight(k: int, n: int, sparsity: Any, *, seed: int, precision: str):
+    """The weight of a weightless (zoo, CSV) GEMM whose counts its pattern fixes, or ``None``.
+
+    Dense and N:M patterns fix every count the engines take from a weight (all nonzero; exactly
+    ``n`` nonzeros in every full group of ``m`` along K, whatever their positions), so one seeded
+    column (:func:`hwsim.gemm.synthetic_weight`) repeated over the ``n`` columns as a read-only
+    broadcast view gives the same plan as ``K × N`` random values, without generating or
+    storing them. Other patterns (block, unstructured) depend on where the zeros fall: ``None``
+    lets :func:`hwsim.gemm.prepare_gemm` draw the full seeded weight.
+    """
+    from hwsim.gemm import synthetic_weight
+    from hwsim.sparsity import Dense, NMPattern
+
+    if not isinstance(sparsity, (Dense, NMPattern)):
+        return None
+    col = synthetic_weight(k, 1, sparsity, seed=seed, precision=precision)
+    return np.broadcast_to(col, (k, n))
 
 
 def _sparsity_of(op: GemmOp):
