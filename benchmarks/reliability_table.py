@@ -236,6 +236,11 @@ def cases(r: Runner, d: Path):
     res = r.run(["sweep", "s.yaml"], w)
     res["err"] += f" [.sqlite left: {any(w.glob('*.sqlite'))}]"
     yield "spec with 3 bad keys (8 §7)", res
+    w = fresh("badexpand")
+    (w / "s.yaml").write_text(SPEC.replace("n: 8}", "n: 8, array: 9999x2}"))
+    res = r.run(["sweep", "s.yaml", "--executor", "serial"], w)
+    res["err"] += f" [.sqlite left: {any(w.glob('*.sqlite'))}]"
+    yield "spec rejected at expansion (8 §7)", res
     yield "`sweep show` without STORE (8 §7)", r.run(["sweep", "show"], w)
     w = fresh("show")
     (w / "s.yaml").write_text(SPEC + "axes: {sparsity: [dense, '2:8']}\n")
