@@ -99,6 +99,7 @@ def test_sweep_spec_errors_quote_bounded_values():
     ["arch", "validate", "/dev/zero"],
     ["sweep", "/dev/zero"],
     ["gemm", "--arch", "/dev/urandom", "--m", "8", "--k", "8", "--n", "8"],
+    ["spgemm", "--matrix", "/dev/zero"],
 ])
 def test_device_files_are_refused_without_reading(argv, capsys, bounded):
     err = _one_line_error(capsys, argv)
