@@ -19,6 +19,7 @@ Exit code 0 when every run was clean, 1 otherwise. Bounded: each run is killed a
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -82,11 +83,13 @@ def _session(sid: int) -> list[psutil.Process]:
 
 
 def one_run(sig: int, spec: Path, store: Path, workers: int, hang_seconds: float,
-            wait_rows: int) -> dict:
+            wait_rows: int, double: bool = False) -> dict:
     """Start a sweep, signal it once a point is stored (or after 3 s), observe the outcome."""
     before = _rows(store)
+    # files, not pipes: an orphaned worker holding a pipe open must not look like a hang
+    errfile = tempfile.TemporaryFile(mode="w+")
     proc = subprocess.Popen(_cmd(spec, store, workers), env=_env(), start_new_session=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.DEVNULL, stderr=errfile, text=True)
     sid = proc.pid
     t_start = time.monotonic()
     while time.monotonic() - t_start < 20 and proc.poll() is None:
@@ -99,15 +102,19 @@ def one_run(sig: int, spec: Path, store: Path, workers: int, hang_seconds: float
     if not finished_early:
         if sig == signal.SIGINT:
             os.killpg(sid, signal.SIGINT)  # what a terminal's Ctrl-C does
+            if double:  # an impatient user presses Ctrl-C again
+                time.sleep(0.05)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(sid, signal.SIGINT)
         else:
             os.kill(proc.pid, signal.SIGTERM)
     hang = False
     try:
-        out, err = proc.communicate(timeout=hang_seconds)
+        proc.wait(timeout=hang_seconds)
     except subprocess.TimeoutExpired:
         hang = True
         os.killpg(sid, signal.SIGKILL)
-        out, err = proc.communicate()
+        proc.wait()
     exit_s = time.monotonic() - t_sig
     orphans = []
     deadline = time.monotonic() + 3.0  # the forkserver and tracker exit on EOF, give them 3 s
@@ -122,12 +129,15 @@ def one_run(sig: int, spec: Path, store: Path, workers: int, hang_seconds: float
             p.kill()
         except psutil.Error:
             pass
+    errfile.seek(0)
+    err = errfile.read()
+    errfile.close()
     after = _rows(store)
     m = re.search(r"(\d+) point\(s\) stored this run", err)
     reported = int(m.group(1)) if m else None
     lost = None if reported is None else reported - (after - before)
     return {
-        "signal": signal.Signals(sig).name,
+        "signal": signal.Signals(sig).name + ("x2" if double else ""),
         "finished_before_signal": finished_early,
         "returncode": proc.returncode,
         "exit_seconds": round(exit_s, 2),
@@ -140,6 +150,34 @@ def one_run(sig: int, spec: Path, store: Path, workers: int, hang_seconds: float
         "rows_gained": after - before,
         "points_lost": lost,
     }
+
+
+def kill_worker_run(spec: Path, store: Path, workers: int) -> dict:
+    """SIGKILL one pool worker (as the OOM killer would) mid-sweep; count the failed points."""
+    proc = subprocess.Popen(_cmd(spec, store, workers), env=_env(), start_new_session=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    victim = None
+    t0 = time.monotonic()
+    while victim is None and time.monotonic() - t0 < 60 and proc.poll() is None:
+        kids = psutil.Process(proc.pid).children(recursive=True)
+        workers_ = [k for k in kids if k.ppid() != proc.pid]
+        if len(workers_) >= workers and _rows(store) >= 1:
+            victim = workers_[0]
+        time.sleep(0.05)
+    if victim is not None:
+        victim.kill()
+    try:
+        _, err = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        _, err = proc.communicate()
+    with sqlite3.connect(f"file:{store}?mode=ro", uri=True) as db:
+        rows = dict(db.execute("SELECT status, COUNT(*) FROM points GROUP BY status").fetchall())
+        kinds = [r[0] for r in db.execute(
+            "SELECT DISTINCT error_type FROM points WHERE status='error'")]
+    return {"returncode": proc.returncode, "ok": rows.get("ok", 0),
+            "failed": rows.get("error", 0), "error_types": kinds,
+            "traceback": "Traceback" in err}
 
 
 def _table(store: Path) -> list[tuple]:
@@ -157,6 +195,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs per signal (default 5)")
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--hang-seconds", type=float, default=10.0)
+    ap.add_argument("--double", type=int, default=2,
+                    help="extra runs with two Ctrl-C 50 ms apart (default 2)")
     ap.add_argument("--json", action="store_true", help="print every run as JSON")
     ap.add_argument("--root", type=Path, default=None,
                     help="checkout to soak (default: this one), e.g. to measure another branch")
@@ -177,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
                 for extra in ("-wal", "-shm"):
                     Path(f"{store}{extra}").unlink(missing_ok=True)
             runs.append(one_run(sig, spec, store, args.workers, args.hang_seconds, 1))
+        for _ in range(args.double):
+            runs.append(one_run(signal.SIGINT, spec, store, args.workers, args.hang_seconds, 1,
+                                double=True))
+        killed = kill_worker_run(spec, tmp / "killed.sqlite", args.workers)
         # resume to completion, compare with an uninterrupted reference
         resume = subprocess.run(_cmd(spec, store, args.workers), env=_env(),
                                 capture_output=True, text=True, timeout=600)
@@ -193,6 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         "unreported": sum(r["stored_reported"] is None for r in runs),
         "max_exit_seconds": max(r["exit_seconds"] for r in runs),
         "resumed_table_equals_reference": final_ok,
+        "killed_worker_run": killed,
     }
     if args.json:
         print(json.dumps({"summary": summary, "runs": runs}, indent=2))

@@ -133,18 +133,33 @@ def run_tasks(
         slots.append(slot)
         return slot
 
+    unsendable: list[tuple[int, tuple[str, str]]] = []
+
     def feed(slot: _Slot) -> None:
-        if pending:
+        while pending:
             tid = pending.popleft()
             attempts[tid] += 1
-            slot.task = tid
             fn, args = tasks[tid]
-            slot.conn.send((tid, fn, args))
+            try:
+                slot.conn.send((tid, fn, args))  # pickled whole before any byte is written
+            except OSError:  # the worker just died: the wait loop finds it and retries
+                slot.task = tid
+                return
+            except Exception as exc:  # the task cannot be pickled: its own failure only
+                unsendable.append((tid, (type(exc).__name__, " ".join(str(exc).split()))))
+                continue
+            slot.task = tid
+            return
 
     try:
         for _ in range(max(1, min(workers, len(tasks)))):
             feed(start())
-        while any(s.task is not None for s in slots):
+        while unsendable or any(s.task is not None for s in slots):
+            while unsendable:
+                tid, err = unsendable.pop()
+                yield tid, False, err
+            if not any(s.task is not None for s in slots):
+                break
             busy = [s for s in slots if s.task is not None]
             ready = set(wait([s.conn for s in busy] + [s.proc.sentinel for s in busy]))
             for slot in busy:

@@ -74,6 +74,43 @@ def _bounded_repr() -> reprlib.Repr:
 _REPR = _bounded_repr()
 
 
+class _Problems:
+    """Every problem of a spec, collected and reported together in one :class:`ConfigError`
+    (``problems`` attribute: the ``(key, message)`` pairs)."""
+
+    def __init__(self, source: str):
+        self.source = source
+        self.items: list[tuple[str | None, str, str]] = []  # (key, message, hint)
+
+    def error(self, msg: str, key: str | None = None) -> ConfigError:
+        return ConfigError(msg, source=self.source, key=key)
+
+    def add(self, msg: str, key: str | None = None, hint: str = "") -> None:
+        self.items.append((key, msg, hint))
+
+    def fatal(self, msg: str, key: str | None = None) -> ConfigError:
+        """The error to raise now: earlier problems plus this one (validation cannot go on)."""
+        self.add(msg, key)
+        return self._error()
+
+    def raise_if_any(self) -> None:
+        if self.items:
+            raise self._error()
+
+    def _error(self) -> ConfigError:
+        if len(self.items) == 1:
+            key, msg, hint = self.items[0]
+            return ConfigError(f"{msg}; {hint}" if hint else msg, source=self.source, key=key)
+        parts = [f"{key}: {msg}" if key else msg for key, msg, _ in self.items]
+        hints = list(dict.fromkeys(h for _, _, h in self.items if h))
+        text = f"{len(self.items)} problems: " + "; ".join(parts)
+        if hints:
+            text += " (" + "; ".join(hints) + ")"
+        err = ConfigError(text, source=self.source)
+        err.problems = [(k, m) for k, m, _ in self.items]
+        return err
+
+
 # -- generic validation ---------------------------------------------------------------------------
 @functools.cache
 def _hints(cls: type) -> dict[str, Any]:

@@ -16,6 +16,7 @@ work before anything is built:
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import yaml
 
 from .errors import ConfigError, InputFileError
 
-__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "read_user_file", "load_yaml"]
+__all__ = ["MAX_FILE_BYTES", "MAX_NODES", "read_user_file", "load_yaml", "SpecLoader"]
 
 #: Largest user YAML file read (bytes). Presets are a few kB; sweep specs rarely exceed 10 kB.
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -32,6 +33,32 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_NODES = 1_000_000
 
 _MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class SpecLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """Safe loader without YAML 1.1 base-60 numbers, so ``2:8`` stays the string ``"2:8"``.
+
+    On LibYAML's parser when PyYAML was built with it (the resolvers stay in Python).
+    """
+
+
+SpecLoader.yaml_implicit_resolvers = {
+    ch: [(tag, rx) for tag, rx in rs if not tag.endswith((":int", ":float"))]
+    for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:int",
+    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
+    list("-+0123456789"),
+)
+SpecLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(
+        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
+        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
+    ),
+    list("-+0123456789."),
+)
 
 
 def read_user_file(path: str | os.PathLike, what: str, *,

@@ -143,6 +143,10 @@ class SweepStore:
             raise InputFileError(
                 f"{self.path}: empty file (0 bytes), not a sweep store; delete it or choose "
                 "another store file")
+        if writing and not (os.access(p, os.W_OK) and os.access(p.parent, os.W_OK)):
+            # a read-only file system (EROFS holds for root too), or a file others may not write
+            raise StoreError(f"{self.path}: the sweep store is read-only (cannot write the file "
+                             "or its folder); nothing was run")
         if writing and not p.stat().st_mode & 0o222:
             # chmod a-w marks a store read-only; honoured even for root, who could write it
             raise StoreError(f"{self.path}: the sweep store is read-only (no write permission); "

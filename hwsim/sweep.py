@@ -296,7 +296,9 @@ def run_sweep(
         with status ``ok`` are skipped, so an interrupted sweep resumes where it stopped.
     executor : str, dask.distributed.Client or concurrent.futures.Executor
         ``"serial"`` (in this process), ``"processes"`` (a local process pool, default; one
-        BLAS thread per worker when ``threadpoolctl`` is installed),
+        BLAS thread per worker when ``threadpoolctl`` is installed; a worker that dies is
+        replaced and only its point is retried, once; SIGINT/SIGTERM stop every worker at
+        once, see :mod:`hwsim._pool`),
         ``"dask"`` (a temporary ``LocalCluster``), a connected ``Client``, or any
         ``concurrent.futures`` executor. Only this process writes to the store.
     max_workers : int, optional

@@ -9,17 +9,15 @@ import itertools
 import json
 import numbers
 import os
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from ._spec import _short
+from ._spec import _Problems, _short
 from ._version import __version__
+from ._yaml import SpecLoader as _Loader
 from ._yaml import load_yaml, read_user_file
 from .errors import ConfigError, HwsimError, InputFileError
 from .result import SCHEMA_VERSION
@@ -43,33 +41,6 @@ _SPEC_KEYS = ("kind", "name", "description", "seed", "base", "axes", "points")
 _ARCH_PREFIX = "arch."
 #: Largest sweep :meth:`SweepSpec.expand` builds unless told otherwise (``--max-points``).
 MAX_POINTS = 10_000
-
-
-# -- YAML -----------------------------------------------------------------------------------------
-class _Loader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
-    """Safe loader without YAML 1.1 base-60 numbers, so ``2:8`` stays the string ``"2:8"``.
-
-    On LibYAML's parser when PyYAML was built with it (the resolvers stay in Python).
-    """
-
-
-_Loader.yaml_implicit_resolvers = {
-    ch: [(tag, rx) for tag, rx in rs if not tag.endswith((":int", ":float"))]
-    for ch, rs in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:int",
-    re.compile(r"^(?:[-+]?0b[0-1_]+|[-+]?0[0-7_]+|[-+]?(?:0|[1-9][0-9_]*)|[-+]?0x[0-9a-fA-F_]+)$"),
-    list("-+0123456789"),
-)
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?|[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+"
-        r"|\.[0-9_]+(?:[eE][-+]?[0-9]+)?|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN))$"
-    ),
-    list("-+0123456789."),
-)
 
 
 # -- run arguments ------------------------------------------------------------------------------
@@ -212,42 +183,6 @@ def _allowed_text(table: dict) -> str:
 
 
 # -- spec ---------------------------------------------------------------------------------------
-class _Problems:
-    """Every problem of a spec, reported together in one :class:`ConfigError`."""
-
-    def __init__(self, source: str):
-        self.source = source
-        self.items: list[tuple[str | None, str, str]] = []  # (key, message, hint)
-
-    def error(self, msg: str, key: str | None = None) -> ConfigError:
-        return ConfigError(msg, source=self.source, key=key)
-
-    def add(self, msg: str, key: str | None = None, hint: str = "") -> None:
-        self.items.append((key, msg, hint))
-
-    def fatal(self, msg: str, key: str | None = None) -> ConfigError:
-        """The error to raise now: earlier problems plus this one (validation cannot go on)."""
-        self.add(msg, key)
-        return self._error()
-
-    def raise_if_any(self) -> None:
-        if self.items:
-            raise self._error()
-
-    def _error(self) -> ConfigError:
-        if len(self.items) == 1:
-            key, msg, hint = self.items[0]
-            return ConfigError(f"{msg}; {hint}" if hint else msg, source=self.source, key=key)
-        parts = [f"{key}: {msg}" if key else msg for key, msg, _ in self.items]
-        hints = list(dict.fromkeys(h for _, _, h in self.items if h))
-        text = f"{len(self.items)} problems: " + "; ".join(parts)
-        if hints:
-            text += " (" + "; ".join(hints) + ")"
-        err = ConfigError(text, source=self.source)
-        err.problems = [(k, m) for k, m, _ in self.items]
-        return err
-
-
 @dataclass(frozen=True)
 class DesignPoint:
     """One run of a sweep.

@@ -99,6 +99,7 @@ def test_sweep_spec_errors_quote_bounded_values():
     ["arch", "validate", "/dev/zero"],
     ["sweep", "/dev/zero"],
     ["gemm", "--arch", "/dev/urandom", "--m", "8", "--k", "8", "--n", "8"],
+    ["spgemm", "--matrix", "/dev/zero"],
 ])
 def test_device_files_are_refused_without_reading(argv, capsys, bounded):
     err = _one_line_error(capsys, argv)
@@ -175,8 +176,9 @@ def test_every_bad_key_of_a_sweep_spec_is_reported(tmp_path, capsys):
 def test_spec_rejected_at_expansion_leaves_no_store(tmp_path, capsys):
     path = tmp_path / "x.yaml"
     path.write_text("kind: gemm\nbase: {arch: sat-vcu1525, m: 8, k: 8, n: 8, array: 9999x2}\n")
-    _one_line_error(capsys, ["sweep", str(path), "--executor", "serial"])
-    assert list(tmp_path.iterdir()) == [path]
+    store = tmp_path / "x.sqlite"
+    _one_line_error(capsys, ["sweep", str(path), "--executor", "serial", "--store", str(store)])
+    assert list(tmp_path.iterdir()) == [path]  # no store file, empty or not
 
 
 # -- SpGEMM inputs: memory follows entries, not declared sizes -----------------------------------

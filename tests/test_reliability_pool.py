@@ -37,14 +37,18 @@ POINTS = 16
 
 
 def test_a_dying_worker_costs_only_its_own_task_retried_once():
+    import threading
+
     tasks = [(math.sqrt, (4.0,)), (os._exit, (3,)), (math.sqrt, (9.0,)), (math.sqrt, (16.0,)),
-             (math.sqrt, (25.0,))]
+             (math.sqrt, (25.0,)), (math.sqrt, (threading.Lock(),))]
     out = {tid: (ok, val) for tid, ok, val in
            _pool.run_tasks(tasks, workers=2, ctx=_mp_context())}
     assert out[0] == (True, 2.0) and out[2] == (True, 3.0) and out[4] == (True, 5.0)
     ok, (etype, msg) = out[1]
     assert not ok and etype == _pool.WORKER_DIED
     assert "exit code 3" in msg and f"{_pool.ATTEMPTS} times" in msg
+    assert out[5] == (False, ("TypeError", "cannot pickle '_thread.lock' object"))
+    assert out[3] == (True, 4.0) and len(out) == len(tasks)
 
 
 def _sweep(tmp_path: Path, workers: int = 2) -> subprocess.Popen:

@@ -180,3 +180,27 @@ def test_sweep_show_fits_100_columns_with_integer_dsp_and_no_nan(store, capsys):
     assert main(["sweep", "show", str(store), "--columns", "key,cycles"]) == 0
     assert capsys.readouterr().out.splitlines()[0].split() == ["key", "cycles"]
     _err(capsys, ["sweep", "show", str(store), "--columns", "nope"], code=2)
+
+
+def test_demo_table_fits_100_columns_without_nan(monkeypatch, capsys):
+    import pandas as pd
+
+    from hwsim import demo
+
+    label = "SMASH SpGEMM R-MAT 2^11 ef8 A*A, rowwise-hash"
+    sat = [{"workload": f"SAT PE array, GEMM 1024^3, case {i}", "engine": "pe_array",
+            "cycles": 137602 + i, "utilization": 0.9525, "energy_pj": 5.76e8, "dsp": 2048.0,
+            "check": "passed", "wall_seconds": 0.1} for i in range(4)]
+    table = pd.DataFrame([
+        {"workload": label, "engine": "smash", "cycles": 348814, "utilization": 0.0735,
+         "energy_pj": 2.56e9, "dsp": float("nan"), "check": "passed", "wall_seconds": 0.1},
+        *sat,
+    ], columns=demo._COLUMNS)
+    monkeypatch.setattr(demo, "run_demo", lambda **kw: table)
+    assert main(["demo"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    rows = lines[:3]
+    assert max(map(len, rows)) <= 100 and "NaN" not in "\n".join(rows) and label in rows[1]
+    assert rows[0].split()[:2] == ["workload", "cycles"]
+    dsp = rows[0].split().index("dsp") - len(rows[0].split())  # from the right: labels have spaces
+    assert rows[1].split()[dsp] == "-" and rows[2].split()[dsp] == "2048"

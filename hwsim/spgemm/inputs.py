@@ -61,8 +61,10 @@ def read_mtx(path: str | os.PathLike) -> sp.csr_array:
     p = Path(path)
     if p.is_dir():
         raise InputFileError(f"{p}: is a directory, not a Matrix Market file")
-    if not p.is_file():
+    if not p.exists():
         raise InputFileError(f"{p}: no such Matrix Market file")
+    if not p.is_file():  # a device or a FIFO would be read for ever
+        raise InputFileError(f"{p}: not a regular file (expected a Matrix Market file)")
     try:
         with open(p, "rb") as fh:
             head = fh.read(64)
