@@ -39,16 +39,22 @@ def output_file(text: str) -> str:
 # (subcommand, module). Each module defines ``register(subparsers)`` which adds its parser and
 # sets ``func`` (a callable taking the parsed args and returning an exit code). Modules keep
 # heavy imports (amaranth, simpy, scipy) inside their handlers so that ``hwsim --help`` is fast.
-_SUBCOMMANDS: list[tuple[str, str]] = [
+#: Subcommands that are not a run kind; each run kind with a ``cli`` module in the registry
+#: (:data:`hwsim.runs.RUN_KINDS`: gemm, spgemm, network = ``hwsim run``) adds its own.
+_TOOLS: list[tuple[str, str]] = [
     ("arch", "hwsim.cli_arch"),
-    ("gemm", "hwsim.cli_gemm"),
-    ("spgemm", "hwsim.cli_spgemm"),
     ("rtl", "rtl.cli"),
     ("demo", "hwsim.cli_demo"),
     ("sweep", "hwsim.cli_sweep"),
-    ("run", "mapper.cli_run"),
     ("prune", "mapper.cli_prune"),
 ]
+
+
+def _subcommands() -> list[tuple[str, str]]:
+    from .runs import RUN_KINDS
+
+    runs = [(k.name, k.cli) for k in RUN_KINDS.values() if k.cli]
+    return _TOOLS[:1] + runs + _TOOLS[1:]
 
 
 def print_summary(result: dict[str, Any], keys, stream=None) -> None:
@@ -140,7 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"hwsim {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for _name, modname in _SUBCOMMANDS:
+    for _name, modname in _subcommands():
         importlib.import_module(modname).register(sub)
     return parser
 

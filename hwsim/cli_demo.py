@@ -46,9 +46,12 @@ def _run(args: argparse.Namespace) -> int:
         cols = fit_columns(shown, ["workload"], [c for c in _DEFAULT_COLUMNS if c in shown], 100)
     print(format_table(shown, cols))
     sat = table.set_index("workload")["cycles"]
+    bert = [w for w in sat.index if "BERT-base" in w]
     print(
         f"\nSAT 2:8 vs dense GEMM speedup: "
         f"{sat.iloc[0] / sat.iloc[1]:.2f}x; BDWP training speedup: {sat.iloc[2] / sat.iloc[3]:.2f}x"
+        + (f"; BERT-base network speedup: {sat[bert[0]] / sat[bert[1]]:.2f}x"
+           if len(bert) == 2 else "")
     )
     print(f"all functional checks: {', '.join(sorted(set(table['check'])))}")
     return 0

@@ -7,30 +7,31 @@ from typing import Any
 
 __all__ = ["run_demo", "DEMO_WORKLOADS"]
 
-#: (label, preset, kwargs for simulate_gemm) — shapes of real layers, generated weights.
-DEMO_WORKLOADS: list[tuple[str, str, dict[str, Any]]] = [
-    ("SAT PE array, GEMM 1024^3, dense", "sat-vcu1525", dict(m=1024, k=1024, n=1024)),
-    ("SAT PE array, GEMM 1024^3, 2:8", "sat-vcu1525", dict(m=1024, k=1024, n=1024, sparsity="2:8")),
-    (
-        "SAT BDWP training 512^3, dense",
-        "sat-vcu1525",
-        dict(m=512, k=512, n=512, training=True),
-    ),
-    (
-        "SAT BDWP training 512^3, 2:8",
-        "sat-vcu1525",
-        dict(m=512, k=512, n=512, sparsity="2:8", training=True),
-    ),
-    (
-        "Systolic 32x32 OS, GEMM 1024^3, dense",
-        "dense-systolic",
-        dict(m=1024, k=1024, n=1024, dataflow="os"),
-    ),
-    (
-        "FlightLLM decode GEMV 4096x11008, 2:8",
-        "flightllm-u280",
-        dict(m=1, k=4096, n=11008, sparsity="2:8"),
-    ),
+#: (label, run kind, architecture, run arguments): every run goes through the registry of run
+#: kinds (:mod:`hwsim.runs`), the one the CLI and sweeps read. Shapes of real layers and
+#: networks, generated weights.
+DEMO_WORKLOADS: list[tuple[str, str, str, dict[str, Any]]] = [
+    ("SAT PE array, GEMM 1024^3, dense", "gemm", "sat-vcu1525", dict(m=1024, k=1024, n=1024)),
+    ("SAT PE array, GEMM 1024^3, 2:8", "gemm", "sat-vcu1525",
+     dict(m=1024, k=1024, n=1024, sparsity="2:8")),
+    ("SAT BDWP training 512^3, dense", "training", "sat-vcu1525",
+     dict(m=512, k=512, n=512, sparsity="dense")),
+    ("SAT BDWP training 512^3, 2:8", "training", "sat-vcu1525",
+     dict(m=512, k=512, n=512, sparsity="2:8")),
+    ("Systolic 32x32 OS, GEMM 1024^3, dense", "gemm", "dense-systolic",
+     dict(m=1024, k=1024, n=1024, dataflow="os")),
+    ("FlightLLM decode GEMV 4096x11008, 2:8", "gemm", "flightllm-u280",
+     dict(m=1, k=4096, n=11008, sparsity="2:8")),
+    ("SAT network: BERT-base seq 128, dense", "network", "sat-vcu1525",
+     dict(model="bert-base", sparsity="dense")),
+    ("SAT network: BERT-base seq 128, 2:8", "network", "sat-vcu1525",
+     dict(model="bert-base", sparsity="2:8")),
+    ("SAT network: ResNet-50, 2:8", "network", "sat-vcu1525",
+     dict(model="resnet50", sparsity="2:8")),
+] + [
+    (f"SMASH SpGEMM R-MAT 2^11 ef8 A*A, {df}", "spgemm", "smash-piuma",
+     dict(rmat=(11, 8), dataflow=df))
+    for df in ("rowwise-hash", "outer", "inner")
 ]
 
 _COLUMNS = [
@@ -52,7 +53,7 @@ _COLUMNS = [
 
 
 def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = True):
-    """Run every demo workload (GEMM engines and SMASH SpGEMM on an R-MAT graph).
+    """Run every demo workload (GEMM engines, training, whole networks, SMASH SpGEMM).
 
     Parameters
     ----------
@@ -72,23 +73,12 @@ def run_demo(*, seed: int = 0, out: str | Path | None = None, progress: bool = T
     import pandas as pd
     from tqdm.auto import tqdm
 
-    from .gemm import simulate_gemm
-    from .spgemm import rmat, simulate_spgemm
+    from .runs import run
 
     rows = []
-    graph = None
-    jobs: list[tuple[str, Any]] = [(label, (preset, kw)) for label, preset, kw in DEMO_WORKLOADS]
-    jobs += [
-        (f"SMASH SpGEMM R-MAT 2^11 ef8 A*A, {df}", ("spgemm", df))
-        for df in ("rowwise-hash", "outer", "inner")
-    ]
-    for label, (what, kw) in tqdm(jobs, desc="hwsim demo", disable=not progress, leave=False):
-        if what == "spgemm":
-            if graph is None:
-                graph = rmat(11, 8, seed=seed)
-            res = simulate_spgemm(graph, dataflow=kw, seed=seed)
-        else:
-            res = simulate_gemm(what, seed=seed, **kw)
+    bar = tqdm(DEMO_WORKLOADS, desc="hwsim demo", disable=not progress, leave=False)
+    for label, kind, arch, args in bar:
+        res = run(kind, arch, {**args, "seed": seed})
         d = res.to_dict()
         rows.append({"workload": label, **{c: d.get(c) for c in _COLUMNS[1:]}})
     table = pd.DataFrame(rows, columns=_COLUMNS)

@@ -15,11 +15,12 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import ConfigError, HwsimError, require
+from .runs import run as run_kind_point
 from .store import TIMING_COLUMNS, SweepStore
 from .sweep_spec import (
     KEY_VERSION,
@@ -54,26 +55,6 @@ EXECUTORS = ("serial", "processes", "dask")
 
 
 # -- running ------------------------------------------------------------------------------------
-def _run_gemm(arch, args: dict[str, Any]):
-    from .gemm import simulate_gemm
-
-    return simulate_gemm(arch, **args)
-
-
-def _run_spgemm(arch, args: dict[str, Any]):
-    from .spgemm import rmat, simulate_spgemm
-
-    args = dict(args)
-    shape, a, b = args.pop("rmat", None), args.pop("matrix", None), args.pop("matrix_b", None)
-    if shape is not None:
-        a = rmat(*shape, seed=args["seed"])
-    return simulate_spgemm(a, b, arch=arch, **args)
-
-
-#: kind -> ``runner(arch, run_args) -> RunResult``.
-_RUNNERS: dict[str, Callable] = {"gemm": _run_gemm, "spgemm": _run_spgemm}
-
-
 def _json_default(v: Any) -> Any:
     if hasattr(v, "tolist"):
         return v.tolist()
@@ -84,7 +65,7 @@ def _execute(kind: str, arch, args: dict[str, Any]) -> dict[str, Any]:
     """Run one point (in a worker); the outcome as plain data, failures included."""
     t0 = time.perf_counter()
     try:
-        res = _RUNNERS[kind](arch, args).to_dict()
+        res = run_kind_point(kind, arch, args).to_dict()
         res = json.loads(json.dumps(res, default=_json_default))
     except Exception as exc:  # a failing point is recorded, never fatal to the sweep
         return {

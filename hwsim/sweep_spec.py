@@ -36,7 +36,8 @@ __all__ = [
 #: Version of the design-point key material; bumping it re-runs every stored point.
 #: 2: the hwsim version joined the key.
 KEY_VERSION = 2
-RUN_KINDS = ("gemm", "spgemm")
+from .runs import RUN_KINDS  # noqa: E402  (the one registry of run kinds)
+
 _SPEC_KEYS = ("kind", "name", "description", "seed", "base", "axes", "points")
 _ARCH_PREFIX = "arch."
 #: Largest sweep :meth:`SweepSpec.expand` builds unless told otherwise (``--max-points``).
@@ -174,8 +175,51 @@ _NO_DEFAULT = object()
 _UNKEYED = frozenset({"chunk_products"})
 #: Run arguments that name files: the key holds their content hash, not the path.
 _PATH_ARGS = ("arch", "matrix", "matrix_b")
-_ARG_TABLES = {"gemm": _gemm_args, "spgemm": _spgemm_args}
-_REQUIRED = {"gemm": ("arch", "m", "k", "n"), "spgemm": ()}
+@functools.cache
+def _training_args() -> dict[str, tuple[Callable, Any]]:
+    args = dict(_gemm_args())
+    args.pop("training")
+    args["sparsity"] = (_sparsity, "2:8")
+    return args
+
+
+@functools.cache
+def _network_args() -> dict[str, tuple[Callable, Any]]:
+    from .gemm import DATAFLOWS
+
+    return {
+        "arch": (_str(), None),
+        "model": (_str(), None),
+        "sparsity": (_str(optional=True), None),
+        "engine": (_str(optional=True), None),
+        "dataflow": (_str(DATAFLOWS, optional=True), None),
+        "precision": (_str(("int8", "int16", "fp16", "bf16")), "int8"),
+        "array": (_array, None),
+        "batch": (_int(), 1),
+        "seq_len": (_int(), 128),
+        "kv_len": (_int(optional=True), None),
+        "phase": (_str(("prefill", "decode")), "prefill"),
+        "training": (_bool, False),
+        "check": (_bool, True),
+        "seed": (_int(0), 0),
+    }
+
+
+class _RegistryTables:
+    """``kind -> argument-table factory`` and ``kind -> required names`` from the registry."""
+
+    def __init__(self, what: str):
+        self.what = what
+
+    def __getitem__(self, kind: str):
+        from .runs import resolve, run_kind
+
+        rk = run_kind(kind)
+        return resolve(rk.args) if self.what == "args" else rk.required
+
+
+_ARG_TABLES = _RegistryTables("args")
+_REQUIRED = _RegistryTables("required")
 
 
 def _allowed_text(table: dict) -> str:
@@ -489,7 +533,7 @@ class SweepSpec:
 
     def _check_engine(self, arch, params, engine_fields, bad) -> None:
         """Engine choice and engine overrides, checked before anything runs."""
-        if self.kind == "gemm":
+        if self.kind in ("gemm", "training", "network"):
             from .gemm import parse_array, pick_engine
 
             try:

@@ -6,7 +6,7 @@ import sys
 import pytest
 
 from hwsim import __version__
-from hwsim.cli import _SUBCOMMANDS, build_parser, main
+from hwsim.cli import build_parser, main
 
 
 def test_version_flag(capsys):
@@ -24,7 +24,29 @@ def test_no_command_prints_help_and_fails(capsys):
 def test_every_registered_subcommand_is_importable():
     parser = build_parser()
     choices = parser._subparsers._group_actions[0].choices  # argparse keeps them here
-    assert {name for name, _ in _SUBCOMMANDS} <= set(choices)
+    # tools plus one subcommand per run kind of the registry that has a CLI (network = run)
+    assert {"arch", "gemm", "spgemm", "run", "rtl", "demo", "sweep", "prune"} <= set(choices)
+
+
+def test_run_kind_registry_drives_sweeps_and_the_cli():
+    from hwsim.runs import RUN_KINDS, run
+    from hwsim.sweep_spec import SweepSpec
+
+    assert list(RUN_KINDS) == ["gemm", "spgemm", "training", "network"]
+    # a sweep of kind network and one of kind training validate their run arguments
+    spec = SweepSpec.from_dict({"kind": "network", "base": {"arch": "sat-vcu1525",
+                                "model": "resnet18"}, "axes": {"sparsity": ["dense", "2:8"]}})
+    points = spec.expand()
+    assert len(points) == 2
+    with pytest.raises(Exception, match="unknown run argument"):
+        SweepSpec.from_dict({"kind": "training", "base": {"arch": "sat-vcu1525", "m": 8,
+                             "k": 16, "n": 8, "model": "x"}})
+    r = run("training", "sat-vcu1525", {"m": 16, "k": 32, "n": 16, "sparsity": "2:8",
+                                          "check": False, "seed": 0})
+    assert r.kind == "training"
+    net = run("network", "sat-vcu1525", {"model": "resnet18", "sparsity": "2:8", "check": False,
+                                         "seed": 0})
+    assert net.kind == "network" and net.counters["num_layers"] > 40
 
 
 def test_console_script_runs_as_module():

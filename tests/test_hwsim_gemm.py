@@ -359,3 +359,20 @@ def test_lazy_top_level_api():
 def test_array_override_needs_a_rows_by_cols_engine():
     with pytest.raises(ConfigError, match="array \\(RxC\\) applies to engines with a rows x cols"):
         simulate_gemm("flightllm-u280", 4, 64, 64, array="4x16")
+
+
+def test_huge_m_or_batch_is_refused_before_any_allocation():
+    # used to grow to 10.5 GB over 46 s and end in a raw MemoryError
+    import time
+
+    from hwsim.gemm import ROW_LIMIT
+
+    t = time.perf_counter()
+    with pytest.raises(ShapeError, match=r"m\*batch = 1000000000000\*1 .* limit of"):
+        simulate_gemm("sat-vcu1525", 10**12, 64, 64)
+    with pytest.raises(ShapeError, match=r"m\*batch = 8\*1000000000 "):
+        simulate_gemm("sat-vcu1525", 8, 64, 64, batch=10**9)
+    assert time.perf_counter() - t < 5
+    # the largest allowed M still runs: only sampled tiles' activations are built
+    r = simulate_gemm("dense-systolic", ROW_LIMIT // 64, 16, 16, check=True)
+    assert r.check == "passed" and "sampled" in r.counters["check_scope"]

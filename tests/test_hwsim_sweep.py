@@ -221,16 +221,16 @@ def test_serial_run_frame(reference):
 
 def test_resume_after_interrupt(tmp_path, monkeypatch, reference):
     store = tmp_path / "s.sqlite"
-    real = sw._RUNNERS["gemm"]
+    real = sw.run_kind_point
     calls = []
 
-    def flaky(arch, args):
+    def flaky(kind, arch, args):
         calls.append(args["sparsity"])
         if len(calls) == 4:
             raise KeyboardInterrupt  # Ctrl-C in the middle of the sweep
-        return real(arch, args)
+        return real(kind, arch, args)
 
-    monkeypatch.setitem(sw._RUNNERS, "gemm", flaky)
+    monkeypatch.setattr(sw, "run_kind_point", flaky)
     with pytest.raises(KeyboardInterrupt):
         run_sweep(SPEC, store=store, executor="serial", progress=False)
     with SweepStore(store) as db:

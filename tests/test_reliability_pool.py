@@ -27,13 +27,13 @@ SPEC = """\
 name: pool
 kind: gemm
 seed: 3
-base: {arch: sat-vcu1525, m: 256, k: 512, n: 1024}
+base: {arch: sat-vcu1525, m: 1024, k: 1024, n: 1024}
 axes:
   sparsity: [dense, 4:8, 2:8, 1:8]
   array: [16x16, 32x32]
-  seed: [1, 2]
+  seed: [1, 2, 3]
 """
-POINTS = 16
+POINTS = 24
 
 
 def test_a_dying_worker_costs_only_its_own_task_retried_once():
