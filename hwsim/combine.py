@@ -8,7 +8,8 @@ Totals: ``cycles`` is the time the last operation finished; ``compute_cycles`` t
 which at least one engine computed (union over engines, so overlapped work is not counted
 twice); ``stall_cycles`` the rest (no engine computing: waiting on DRAM, fill, dependencies).
 Per operation, ``cycles`` is its span in the run (first load to last store), ``compute_cycles``
-its engine's busy time, and ``bound`` says whether its span was mostly compute or mostly waiting.
+its engine's busy time, and ``bound`` is the roofline classification: ``memory`` when moving its
+DRAM bytes at the full bandwidth takes longer than its compute, ``compute`` otherwise.
 """
 
 from __future__ import annotations
@@ -112,6 +113,10 @@ def combine_results(
     import pandas as pd
 
     e_dram = float(arch.energy.dram_pj_per_byte)
+    per_cycle = arch.dram.bandwidth_gbps * 1e9 / (arch.clock_mhz * 1e6)  # DRAM bytes per cycle
+
+    def dram_cycles(tt) -> float:
+        return (tt.dram_read_bytes + tt.dram_write_bytes) / per_cycle
     rows = []
     for r in records:
         tt = sched.tasks[r.name]
@@ -126,7 +131,7 @@ def combine_results(
             "utilization": util, "dram_read_bytes": tt.dram_read_bytes,
             "dram_write_bytes": tt.dram_write_bytes, "sram_read_bytes": r.sram_read_bytes,
             "sram_write_bytes": r.sram_write_bytes, "energy_pj": energy,
-            "bound": "compute" if tt.compute_cycles * 2 >= span else "memory",
+            "bound": "memory" if dram_cycles(tt) > tt.compute_cycles else "compute",
         }
         row.update(r.extra)
         rows.append(row)
