@@ -8,7 +8,8 @@ from dataclasses import dataclass
 __all__ = [
     "CoreTiming", "core_timing", "validate_core_params", "idx_width_for",
     "ArrayTiming", "array_timing", "validate_array_params", "array_fold_starts",
-    "array_tile_cycles", "ArraySchedule", "predict_array_schedule",
+    "array_tile_cycles", "ArraySchedule", "predict_array_schedule", "array_preload_cycles",
+    "array_skew_cycles", "array_overhead_cycles",
 ]
 
 #: Pipeline registers between an accepted group and the updated accumulator: index mux into the
@@ -168,6 +169,25 @@ class ArrayTiming:
     output_buffer_depth: int
 
 
+def array_preload_cycles(rows: int) -> int:
+    """Weight-row transfers before a tile's first activation row: ``R`` (one PE row each)."""
+    return int(rows)
+
+
+def array_skew_cycles(rows: int, cols: int) -> int:
+    """Input skew plus output deskew of the array: ``(R - 1) + (C - 1)``."""
+    return (int(rows) - 1) + (int(cols) - 1)
+
+
+def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
+    """Per-tile fill and drain: preload ``R`` + skew ``(R - 1) + (C - 1)`` + PE latency ``L``.
+
+    With :func:`array_tile_cycles`, a tile of folds ``len_0..len_{F-1}`` (no pauses) takes
+    ``sum_{f < F-1} max(len_f, R) + len_{F-1} + array_overhead_cycles(R, C, L)`` cycles.
+    """
+    return array_preload_cycles(rows) + array_skew_cycles(rows, cols) + int(latency)
+
+
 def validate_array_params(*, rows, cols, n, m, act_width, weight_width, acc_width):
     """Check the parameters of the PE array; return them as plain ``int``.
 
@@ -210,10 +230,10 @@ def array_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> Arr
     p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
                               weight_width=weight_width, acc_width=acc_width)
     core = core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
-    skew = (p["rows"] - 1) + (p["cols"] - 1)
+    skew = array_skew_cycles(p["rows"], p["cols"])
     res = skew + core.latency
     return ArrayTiming(rows=p["rows"], cols=p["cols"], latency=core.latency,
-                       preload=p["rows"], skew=skew, result_latency=res,
+                       preload=array_preload_cycles(p["rows"]), skew=skew, result_latency=res,
                        output_buffer_depth=res + 1)
 
 
@@ -329,7 +349,8 @@ def predict_array_schedule(fold_lengths, timing: ArrayTiming, *, w_gaps=None, a_
     lengths = [int(x) for x in fold_lengths]
     if not lengths or min(lengths) < 1:
         raise ValueError("fold_lengths must be one or more integers >= 1")
-    rows, depth, lat = timing.rows, timing.output_buffer_depth, timing.result_latency
+    # a fold is ``preload`` weight-row transfers (one per PE row), then its activation rows
+    rows, depth, lat = timing.preload, timing.output_buffer_depth, timing.result_latency
     n_w, n_a = rows * len(lengths), sum(lengths)
     w_gaps = [0] * n_w if w_gaps is None else [int(g) for g in w_gaps]
     a_gaps = [0] * n_a if a_gaps is None else [int(g) for g in a_gaps]
