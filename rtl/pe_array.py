@@ -111,13 +111,36 @@ class NMPeArray(wiring.Component):
         """Build the array (Amaranth's elaboration hook; ``platform`` is unused)."""
         m = Module()
         p, t = self._p, self._timing
-        R, C, n, mm = p["rows"], p["cols"], p["n"], p["m"]
-        aw, ww, accw = p["act_width"], p["weight_width"], p["acc_width"]
-        iw = idx_width_for(mm)
-        depth = t.output_buffer_depth
-        m.submodules.fifo = fifo = SyncFIFO(width=C * accw, depth=depth)
+        m.submodules.fifo = fifo = SyncFIFO(width=p["cols"] * p["acc_width"],
+                                            depth=t.output_buffer_depth)
+        a_go, a_bank = self._control(m)
+        wreg = self._weight_registers(m)
+        # activation control delayed by d cycles: (valid, bank); ctl[d] belongs to PEs r + c = d
+        ctl = [(a_go, a_bank)]
+        for k in range(1, p["rows"] + p["cols"] + 1):
+            v, b = Signal(name=f"ad{k}_v"), Signal(name=f"ad{k}_b")
+            m.d.sync += [v.eq(ctl[-1][0]), b.eq(ctl[-1][1])]
+            ctl.append((v, b))
+        bottom = self._pes(m, wreg, ctl)
+        row_out = Signal(result_layout(cols=p["cols"], acc_width=p["acc_width"]))
+        for c, val in enumerate(bottom):  # deskew: column c waits C - 1 - c cycles
+            for k in range(p["cols"] - 1 - c):
+                d = Signal(signed(p["acc_width"]), name=f"deskew_c{c}_d{k + 1}")
+                m.d.sync += d.eq(val)
+                val = d
+            m.d.comb += row_out[c].eq(val)
+        m.d.comb += [
+            fifo.w_data.eq(row_out),
+            fifo.w_en.eq(ctl[p["rows"] + p["cols"]][0]),  # a slot was reserved at acceptance
+            self.o.valid.eq(fifo.r_rdy),
+            self.o.payload.eq(fifo.r_data),
+            fifo.r_en.eq(self.o.ready),
+        ]
+        return m
 
-        # -- control: banks, credits -----------------------------------------------------------
+    def _control(self, m):
+        """Register banks (loaded/in use), the weight row pointer and the result credits."""
+        R, depth = self._p["rows"], self._timing.output_buffer_depth
         full = [Signal(name=f"bank{b}_full") for b in range(2)]
         w_bank, a_bank = Signal(), Signal()
         w_row = Signal(range(R))
@@ -126,10 +149,9 @@ class NMPeArray(wiring.Component):
             self.w.ready.eq(~Mux(w_bank, full[1], full[0])),
             self.a.ready.eq(Mux(a_bank, full[1], full[0]) & (count < depth)),
         ]
-        w_go = self.w.valid & self.w.ready
+        self._w_go = w_go = self.w.valid & self.w.ready
         a_go = self.a.valid & self.a.ready
-        o_go = self.o.valid & self.o.ready
-        m.d.sync += count.eq(count + a_go - o_go)
+        m.d.sync += count.eq(count + a_go - (self.o.valid & self.o.ready))
         with m.If(w_go):
             with m.If(w_row == R - 1):
                 m.d.sync += [w_row.eq(0), w_bank.eq(~w_bank)]
@@ -143,11 +165,17 @@ class NMPeArray(wiring.Component):
             for b in range(2):
                 with m.If(a_bank == b):
                     m.d.sync += full[b].eq(0)
+        self._w_bank, self._w_row = w_bank, w_row
+        return a_go, a_bank
 
-        # -- weight rows, skewed one column per cycle, into the bank being loaded ---------------
-        wctl = [(w_go, w_bank, w_row)]
+    def _weight_registers(self, m):
+        """Both banks of every PE, written one column per cycle after the ``w`` transfer."""
+        p = self._p
+        R, C, n, ww, iw = p["rows"], p["cols"], p["n"], p["weight_width"], idx_width_for(p["m"])
+        wctl = [(self._w_go, self._w_bank, self._w_row)]
         for k in range(1, C):
-            v, b, r = Signal(name=f"wd{k}_v"), Signal(name=f"wd{k}_b"), Signal(range(R), name=f"wd{k}_r")
+            v, b = Signal(name=f"wd{k}_v"), Signal(name=f"wd{k}_b")
+            r = Signal(range(R), name=f"wd{k}_r")
             m.d.sync += [v.eq(wctl[-1][0]), b.eq(wctl[-1][1]), r.eq(wctl[-1][2])]
             wctl.append((v, b, r))
         wreg = {}  # (bank, r, c) -> (values, indices)
@@ -166,66 +194,42 @@ class NMPeArray(wiring.Component):
                     with m.If(v & (b == bank) & (r == row)):
                         m.d.sync += [rv.eq(val), ri.eq(idx)]
                     wreg[bank, row, c] = (rv, ri)
+        return wreg
 
-        # -- activation control delayed by d cycles: (valid, bank) ------------------------------
-        ctl = [(a_go, a_bank)]
-        for k in range(1, R + C + 1):
-            v, b = Signal(name=f"ad{k}_v"), Signal(name=f"ad{k}_b")
-            m.d.sync += [v.eq(ctl[-1][0]), b.eq(ctl[-1][1])]
-            ctl.append((v, b))
-
-        # -- PEs --------------------------------------------------------------------------------
-        pw = aw + ww
-        psum_above = [None] * C
-        bottom = [None] * C
+    def _pes(self, m, wreg, ctl):
+        """The R x C PEs; returns the bottom row's (combinational) column sums."""
+        p = self._p
+        R, C, n = p["rows"], p["cols"], p["n"]
+        aw, ww, accw = p["act_width"], p["weight_width"], p["acc_width"]
+        psum_above, bottom = [None] * C, [None] * C
         for r in range(R):
             act = self.a.payload.act[r]
             for k in range(r):  # input skew of row r
-                d = Signal(data.ArrayLayout(signed(aw), mm), name=f"skew_r{r}_d{k + 1}")
+                d = Signal(data.ArrayLayout(signed(aw), p["m"]), name=f"skew_r{r}_d{k + 1}")
                 m.d.sync += d.eq(act)
                 act = d
             for c in range(C):
                 if c:  # activations move one column per cycle
-                    d = Signal(data.ArrayLayout(signed(aw), mm), name=f"act_{r}_{c}")
+                    d = Signal(data.ArrayLayout(signed(aw), p["m"]), name=f"act_{r}_{c}")
                     m.d.sync += d.eq(act)
                     act = d
                 bank = ctl[r + c][1]
                 (v0, i0), (v1, i1) = wreg[0, r, c], wreg[1, r, c]
-                prods = []
+                total = psum_above[c] if r else 0
                 for j in range(n):
+                    # selector into the multiplier input registers, then the product register
                     s1a = Signal(signed(aw), name=f"s1a_{r}_{c}_{j}")
                     s1b = Signal(signed(ww), name=f"s1b_{r}_{c}_{j}")
-                    sel = Mux(bank, i1[j], i0[j])
-                    m.d.sync += [s1a.eq(act[sel]), s1b.eq(Mux(bank, v1[j], v0[j]))]
-                    s2 = Signal(signed(pw), name=f"s2p_{r}_{c}_{j}")
+                    m.d.sync += [s1a.eq(act[Mux(bank, i1[j], i0[j])]),
+                                 s1b.eq(Mux(bank, v1[j], v0[j]))]
+                    s2 = Signal(signed(aw + ww), name=f"s2p_{r}_{c}_{j}")
                     m.d.sync += s2.eq(s1a * s1b)
-                    prods.append(s2)
-                total = psum_above[c] if r else 0
-                for s2 in prods:
                     total = total + s2
+                ps = Signal(signed(accw), name=f"psum_{r}_{c}" if r < R - 1 else f"sum_{c}")
                 if r < R - 1:
-                    ps = Signal(signed(accw), name=f"psum_{r}_{c}")
                     m.d.sync += ps.eq(total)  # truncation is the modulo-2**acc_width wrap
                     psum_above[c] = ps
                 else:
-                    ps = Signal(signed(accw), name=f"sum_{c}")
                     m.d.comb += ps.eq(total)
                     bottom[c] = ps
-
-        # -- deskew into the output buffer ------------------------------------------------------
-        row_out = Signal(result_layout(cols=C, acc_width=accw))
-        for c in range(C):
-            val = bottom[c]
-            for k in range(C - 1 - c):
-                d = Signal(signed(accw), name=f"deskew_c{c}_d{k + 1}")
-                m.d.sync += d.eq(val)
-                val = d
-            m.d.comb += row_out[c].eq(val)
-        m.d.comb += [
-            fifo.w_data.eq(row_out),
-            fifo.w_en.eq(ctl[R + C][0]),  # count < depth at acceptance: a slot is free
-            self.o.valid.eq(fifo.r_rdy),
-            self.o.payload.eq(fifo.r_data),
-            fifo.r_en.eq(self.o.ready),
-        ]
-        return m
+        return bottom

@@ -263,6 +263,10 @@ def build_cases(params: ArrayParams, seed: int = 1, n_folds: int = 6) -> list[Ar
         make_case("dup_idx", params, random_folds(params, 3, seed + 50, indices="any"),
                   seed + 50, p_ready=0.7),
     ]
+    cases.append(make_case("many_tiles", params,
+                           random_folds(params, max(12, 120 // R), seed + 80, fold_len=(1, 3),
+                                        indices=idx),
+                           seed + 80, pauses=True, p_ready=0.8))
     ext = random_folds(params, 3, seed + 60, indices="any", extremes=1.0)
     for f in ext:
         f.act[:] = -(1 << (params.act_width - 1))
