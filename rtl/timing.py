@@ -1,4 +1,4 @@
-"""Timing contract and parameter validation of the N:M sparse MAC core (pure Python, no Amaranth)."""
+"""Timing contracts and parameter validation of the N:M sparse MAC core and PE array (pure Python)."""
 
 from __future__ import annotations
 

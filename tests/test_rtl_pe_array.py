@@ -170,3 +170,15 @@ def test_array_verilog_ports():
         assert re.search(decl, text, re.M), name
     with pytest.raises(ValueError, match="rows"):
         generate_array_verilog(**{**params, "rows": 0})
+
+
+def test_wrapping_case_really_wraps():
+    """The 12-bit configuration's extreme case overflows: the golden (and so every level) is
+    checked on wrapped sums, not on sums that happen to fit."""
+    p = ARRAY_CONFIGS["2of4_3x2_w7_5_acc12"]
+    case = next(c for c in build_cases(p, seed=501) if c.name == "extremes")
+    fold = case.phases[0][0]
+    r_idx = np.arange(p.rows)[:, None, None]
+    raw = (fold.act[:, r_idx, fold.widx] * fold.wval[None]).sum(axis=(1, 3))
+    assert np.abs(raw).max() >= 1 << (p.acc_width - 1)
+    assert not np.array_equal(golden_fold(p, fold), raw)
