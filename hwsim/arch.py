@@ -329,7 +329,10 @@ class RtlCoreResources(_Spec):
     ``rtl.synth.synth_report(params, family)``; ``dsp``/``lut``/``ff``/``carry`` are its
     figures. One PE of engine ``engine`` (``n`` multipliers) is one lane of the core, so the
     design instantiates ``cores = ceil(multipliers / (n * lanes))`` cores unless ``cores`` is
-    given -- derived, so an ``--array`` override rescales the resources with the array.
+    given -- derived, so an ``--array`` override rescales the resources with the array. With
+    ``rows``/``cols`` the unit is a ``rows x cols`` slice of the PE array
+    (:class:`rtl.pe_array.NMPeArray`, ``rtl.synth.synth_array_report``) and
+    ``cores = ceil(multipliers / (n * rows * cols))`` slices.
     """
 
     engine: str = field(metadata={"doc": "engine whose PEs are built from this core"})
@@ -345,10 +348,23 @@ class RtlCoreResources(_Spec):
     ff: int = field(metadata=_r(0, 10**8, "flip-flops of one core"))
     carry: int = field(default=0, metadata=_r(0, 10**8, "carry chains of one core"))
     cores: int | None = field(default=None, metadata=_r(1, 10**7, "cores (default: derived)"))
+    rows: int | None = field(default=None, metadata=_r(1, 64, "PE rows of an array slice"))
+    cols: int | None = field(default=None, metadata=_r(1, 64, "PE columns of an array slice"))
 
     @property
     def params(self) -> dict[str, int]:
-        """The core parameters, as ``rtl.synth.synth_report`` takes them."""
+        """The unit's parameters: ``rtl.synth.synth_array_report``'s for an array slice
+        (``rows``/``cols`` given; ``lanes`` is then 1), else ``rtl.synth.synth_report``'s."""
+        if self.rows is not None or self.cols is not None:
+            return {
+                "rows": self.rows or 1,
+                "cols": self.cols or 1,
+                "n": self.n,
+                "m": self.m,
+                "act_width": self.act_width,
+                "weight_width": self.weight_width,
+                "acc_width": self.acc_width,
+            }
         return {
             "n": self.n,
             "m": self.m,
@@ -362,7 +378,8 @@ class RtlCoreResources(_Spec):
         """Cores the design instantiates for ``engine`` (``cores`` when given)."""
         if self.cores is not None:
             return self.cores
-        return max(1, math.ceil(engine.multipliers / (self.n * self.lanes)))
+        pes = self.lanes * (self.rows or 1) * (self.cols or 1)
+        return max(1, math.ceil(engine.multipliers / (self.n * pes)))
 
 
 @dataclass(frozen=True)

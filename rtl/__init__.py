@@ -1,4 +1,4 @@
-"""Amaranth HDL of the N:M sparse MAC core, its NumPy golden reference and Verilog/synthesis flows."""
+"""Amaranth HDL of the N:M sparse MAC core and PE array, NumPy golden references, Verilog/synthesis flows."""
 
 from __future__ import annotations
 
@@ -17,6 +17,11 @@ __all__ = [
     "SparseMAC",
     "generate_verilog",
     "synth_report",
+    "ArrayTiming",
+    "array_timing",
+    "ArrayParams",
+    "NMPeArray",
+    "generate_array_verilog",
 ]
 
 # Imported on first use, so that ``import rtl.timing`` (the SimPy model's view of the core) stays
@@ -34,6 +39,11 @@ _WHERE = {
     "SparseMAC": "sparse_mac",
     "generate_verilog": "verilog",
     "synth_report": "synth",
+    "ArrayTiming": "timing",
+    "array_timing": "timing",
+    "ArrayParams": "array_golden",
+    "NMPeArray": "pe_array",
+    "generate_array_verilog": "verilog",
 }
 
 

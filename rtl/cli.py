@@ -1,13 +1,17 @@
-"""``hwsim rtl``: Verilog, parameter/timing summary and FPGA resources of the sparse MAC core."""
+"""``hwsim rtl``: Verilog, timing summary, FPGA resources, place and route and packaging of the
+sparse MAC core and the N:M PE array."""
 
 from __future__ import annotations
 
 import argparse
 import re
 
-__all__ = ["register", "parse_pattern", "core_params_from_args"]
+__all__ = ["register", "parse_pattern", "parse_array", "core_params_from_args",
+           "array_params_from_args"]
 
 _PATTERN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
+_ARRAY = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_DEFAULT_LANES = 4
 
 
 def parse_pattern(text: str) -> tuple[int, int]:
@@ -34,15 +38,46 @@ def parse_pattern(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+def parse_array(text: str) -> tuple[int, int]:
+    """Parse an ``"RxC"`` array size such as ``"4x4"`` into ``(rows, cols)`` (syntax only).
+
+    Raises
+    ------
+    ValueError
+        ``text`` is not two decimal integers separated by ``x``.
+    """
+    match = _ARRAY.match(str(text))
+    if not match:
+        raise ValueError(f"array must look like RxC (e.g. 4x4), not {text!r}")
+    return int(match.group(1)), int(match.group(2))
+
+
 def core_params_from_args(args: argparse.Namespace) -> dict[str, int]:
     """Validated core parameters from parsed ``hwsim rtl`` arguments."""
     from .timing import validate_core_params
 
     n, m = parse_pattern(args.pattern)
+    lanes = _DEFAULT_LANES if args.lanes is None else args.lanes
     return validate_core_params(
-        n=n, m=m, lanes=args.lanes, act_width=args.act_width, weight_width=args.weight_width,
+        n=n, m=m, lanes=lanes, act_width=args.act_width, weight_width=args.weight_width,
         acc_width=args.acc_width,
     )
+
+
+def array_params_from_args(args: argparse.Namespace) -> dict[str, int]:
+    """Validated PE array parameters from ``--array RxC`` and the core arguments.
+
+    Raises
+    ------
+    ValueError, TypeError
+        Bad parameters.
+    """
+    from .timing import validate_array_params
+
+    rows, cols = parse_array(args.array)
+    n, m = parse_pattern(args.pattern)
+    return validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=args.act_width,
+                                 weight_width=args.weight_width, acc_width=args.acc_width)
 
 
 def _int_or_text(text: str):
@@ -57,8 +92,8 @@ def _int_or_text(text: str):
 def _add_core_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--pattern", default="2:4", metavar="N:M",
                    help="N non-zeros per group of M activations (default 2:4; N:N is dense)")
-    p.add_argument("--lanes", type=_int_or_text, default=4,
-                   help="output lanes, 1..64 (default 4)")
+    p.add_argument("--lanes", type=_int_or_text, default=None,
+                   help=f"output lanes of the core, 1..64 (default {_DEFAULT_LANES})")
     p.add_argument("--act-width", type=_int_or_text, default=8,
                    help="activation bits, 2..16 (default 8)")
     p.add_argument("--weight-width", type=_int_or_text, default=8,
@@ -89,11 +124,30 @@ def register(subparsers) -> None:
 
     p = sub.add_parser("synth", help="FPGA resource counts through Yosys synth_xilinx")
     _add_core_args(p)
+    p.add_argument("--array", metavar="RxC", default=None,
+                   help="synthesise the R x C PE array (top nm_pe_array) instead of the core")
     # checked by synth_report, not argparse ``choices``: a bad family is a one-line error too
     p.add_argument("--family", default="xc7", metavar="{xc7,xcup}",
                    help="xc7 (7-series) or xcup (UltraScale+); default xc7")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(func=_cmd_synth)
+
+    p = sub.add_parser("pnr", help="place and route on an ECP5 (Yosys + nextpnr): Fmax, LUTs, DSPs")
+    _add_core_args(p)
+    p.add_argument("--array", metavar="RxC", default=None,
+                   help="place and route the R x C PE array instead of the core")
+    p.add_argument("--family", default="ecp5", metavar="{ecp5}", help="ecp5 (default)")
+    p.add_argument("--device", default="85k", metavar="{25k,45k,85k}",
+                   help="ECP5 size (default 85k)")
+    p.add_argument("--freq", type=float, default=100.0, metavar="MHZ",
+                   help="target clock for the placer (default 100)")
+    p.add_argument("--seed", type=_int_or_text, default=1, help="placer seed (default 1)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=_cmd_pnr)
+
+    from .export import register_export
+
+    register_export(sub, _add_core_args)
 
 
 def _no_subcommand(parser: argparse.ArgumentParser) -> int:
@@ -147,12 +201,29 @@ def _cmd_info(args) -> int:
     return 0
 
 
+def lanes_conflict(args, command: str) -> bool:
+    """Print a usage error and return True when ``--lanes`` is given with ``--array``."""
+    import sys
+
+    if getattr(args, "array", None) is not None and args.lanes is not None:
+        print(f"hwsim rtl {command}: error: --lanes does not apply with --array "
+              "(each PE is one lane)", file=sys.stderr)
+        return True
+    return False
+
+
 def _cmd_synth(args) -> int:
     from hwsim.cli import print_json
 
-    from .synth import synth_report
+    if lanes_conflict(args, "synth"):
+        return 2
+    from .synth import synth_array_report, synth_report
 
-    report = synth_report(core_params_from_args(args), family=args.family)
+    if args.array is not None:
+        params = array_params_from_args(args)
+        report = {**params, **synth_array_report(params, family=args.family)}
+    else:
+        report = synth_report(core_params_from_args(args), family=args.family)
     if args.json:
         print_json(report)
         return 0
@@ -160,4 +231,24 @@ def _cmd_synth(args) -> int:
           f"{report['carry']} carry")
     for cell, count in report["cells"].items():
         print(f"  {cell:<12} {count}")
+    return 0
+
+
+def _cmd_pnr(args) -> int:
+    from hwsim.cli import print_json
+
+    if lanes_conflict(args, "pnr"):
+        return 2
+    from .pnr import pnr_report
+
+    array = args.array is not None
+    params = array_params_from_args(args) if array else core_params_from_args(args)
+    report = pnr_report(params, array=array, family=args.family, freq_mhz=args.freq,
+                        seed=args.seed, device=args.device)
+    if args.json:
+        print_json(report)
+        return 0
+    print(f"{report['family']} {report['device']} {report['top']}: "
+          f"Fmax {report['fmax_mhz']} MHz, {report['luts']} LUT, {report['ff']} FF, "
+          f"{report['dsp']} DSP")
     return 0

@@ -1,4 +1,4 @@
-"""FPGA resource counts of the sparse MAC core through Yosys ``synth_xilinx`` (YoWASP or system)."""
+"""FPGA resource counts of the sparse MAC core and PE array through Yosys ``synth_xilinx``."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from pathlib import Path
 
 from hwsim.errors import MissingExtraError, ToolError
 
-from .verilog import TOP, generate_verilog
+from .verilog import ARRAY_TOP, TOP, generate_array_verilog, generate_verilog
 
-__all__ = ["FAMILIES", "synth_report", "summarize_cells"]
+__all__ = ["FAMILIES", "synth_report", "synth_array_report", "summarize_cells", "run_yosys"]
 
 #: Supported ``-family`` values of ``synth_xilinx``: 7-series and UltraScale+.
 FAMILIES = ("xc7", "xcup")
@@ -85,6 +85,9 @@ def summarize_cells(cells: Mapping[str, int], family: str) -> dict:
     return {
         "family": family,
         "dsp": sum(v for k, v in cells.items() if k in _DSP),
+        "bram": sum(v for k, v in cells.items() if k.startswith(("RAMB18", "RAMB36"))),
+        "lutram": sum(v for k, v in cells.items() if k.startswith(("RAM32", "RAM64", "RAM128",
+                                                                     "RAM256", "SRL"))),
         "lut": sum(v for k, v in cells.items() if k.startswith("LUT")),
         "ff": sum(v for k, v in cells.items() if k in _FF),
         "carry": sum(v for k, v in cells.items() if k in _CARRY),
@@ -123,28 +126,84 @@ def synth_report(params: Mapping[str, int], family: str = "xc7", *,
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    verilog_text = generate_verilog(**dict(params))
+    return _synth_text(generate_verilog(**dict(params)), TOP, family, timeout)
+
+
+def synth_array_report(params: Mapping[str, int], family: str = "xc7", *,
+                       timeout: float = 1800.0) -> dict:
+    """Synthesise one PE array configuration (top ``nm_pe_array``) and count its primitives.
+
+    Parameters
+    ----------
+    params : mapping
+        ``rows``, ``cols``, ``n``, ``m``, ``act_width``, ``weight_width``, ``acc_width`` (as
+        for :class:`rtl.pe_array.NMPeArray`).
+    family : {"xc7", "xcup"}
+    timeout : float
+
+    Returns
+    -------
+    dict
+        As :func:`synth_report`, plus ``bram`` (RAMB18/RAMB36 cells) and ``lutram``.
+
+    Raises
+    ------
+    As :func:`synth_report`.
+    """
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
+    return _synth_text(generate_array_verilog(**dict(params)), ARRAY_TOP, family, timeout)
+
+
+def run_yosys(script: str, files: Mapping[str, str], outputs: tuple[str, ...], *,
+              timeout: float, what: str) -> dict[str, str]:
+    """Run a Yosys script in a private folder; return the text of ``outputs``.
+
+    Parameters
+    ----------
+    script : str
+        The ``.ys`` script (relative paths).
+    files : mapping
+        ``{name: text}`` written into the folder first.
+    outputs : tuple of str
+        Files to read back.
+    timeout : float
+    what : str
+        Names the step in error messages.
+
+    Raises
+    ------
+    MissingExtraError, hwsim.errors.ToolError
+    """
     cmd = _yosys_command()
-    flow = _PLAIN_FLOW if cmd[0] != sys.executable else _SPLIT_FLOW
     work = Path(tempfile.mkdtemp(prefix="synth-", dir=_work_root()))
     try:
-        (work / "design.v").write_text(verilog_text)
-        (work / "flow.ys").write_text(flow.format(family=family, top=TOP))
+        for name, text in files.items():
+            (work / name).write_text(text)
+        (work / "flow.ys").write_text(script)
         try:
             proc = subprocess.run(
                 [*cmd, "-q", "-l", "yosys.log", "-s", "flow.ys"], cwd=work, capture_output=True,
                 text=True, timeout=timeout,
             )
         except subprocess.TimeoutExpired:
-            raise ToolError(f"yosys synth_xilinx did not finish within {timeout:g} s") from None
-        stat_path = work / "stat.json"
-        if proc.returncode != 0 or not stat_path.exists():
+            raise ToolError(f"yosys {what} did not finish within {timeout:g} s") from None
+        missing = [o for o in outputs if not (work / o).exists()]
+        if proc.returncode != 0 or missing:
             log = (work / "yosys.log").read_text() if (work / "yosys.log").exists() else ""
             tail = "\n".join((log or proc.stderr or proc.stdout).splitlines()[-15:])
-            raise ToolError(f"yosys synth_xilinx failed (exit {proc.returncode}):\n{tail}")
-        stat = json.loads(stat_path.read_text())
+            raise ToolError(f"yosys {what} failed (exit {proc.returncode}):\n{tail}")
+        return {o: (work / o).read_text() for o in outputs}
     finally:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def _synth_text(verilog_text: str, top: str, family: str, timeout: float) -> dict:
+    cmd = _yosys_command()
+    flow = _PLAIN_FLOW if cmd[0] != sys.executable else _SPLIT_FLOW
+    out = run_yosys(flow.format(family=family, top=top), {"design.v": verilog_text},
+                    ("stat.json",), timeout=timeout, what="synth_xilinx")
+    stat = json.loads(out["stat.json"])
     design = stat.get("design") or {}
     cells = design.get("num_cells_by_type")
     if cells is None:  # older Yosys: per-module counts only

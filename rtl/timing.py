@@ -1,11 +1,16 @@
-"""Timing contract and parameter validation of the N:M sparse MAC core (pure Python, no Amaranth)."""
+"""Timing contracts and parameter validation of the N:M sparse MAC core and PE array (pure Python)."""
 
 from __future__ import annotations
 
 import operator
 from dataclasses import dataclass
 
-__all__ = ["CoreTiming", "core_timing", "validate_core_params", "idx_width_for"]
+__all__ = [
+    "CoreTiming", "core_timing", "validate_core_params", "idx_width_for",
+    "ArrayTiming", "array_timing", "validate_array_params", "array_fold_starts",
+    "array_tile_cycles", "ArraySchedule", "predict_array_schedule", "array_preload_cycles",
+    "array_skew_cycles", "array_overhead_cycles",
+]
 
 #: Pipeline registers between an accepted group and the updated accumulator: index mux into the
 #: multiplier input registers, product register, accumulator register.
@@ -126,3 +131,254 @@ def core_timing(*, n, m, lanes, act_width, weight_width, acc_width) -> CoreTimin
     # Results in flight with the output never stalled: one per pipeline stage (the ``last``
     # group in each stage) plus the one being delivered; one more slot keeps II = 1.
     return CoreTiming(latency=latency, ii=1, output_buffer_depth=latency + 1)
+
+
+# -- the N:M PE array (rtl/pe_array.py, top module nm_pe_array) ---------------------------------
+
+
+@dataclass(frozen=True)
+class ArrayTiming:
+    """Cycle-level timing of one :class:`rtl.pe_array.NMPeArray` configuration (WS dataflow).
+
+    Attributes
+    ----------
+    rows, cols : int
+        ``R`` and ``C``.
+    latency : int
+        ``L``: pipeline latency of one PE (the core's, :func:`core_timing`).
+    preload : int
+        Weight-row transfers per fold (``R``): a fold's activations are accepted only once all
+        its rows sit in the PE weight registers, and the next fold's rows (the other bank of
+        the double-buffered registers) load while it streams.
+    skew : int
+        ``(R - 1) + (C - 1)``: activations enter PE row ``r`` ``r`` cycles late and move one
+        column per cycle; partial sums move one row per cycle; the outputs are deskewed.
+    result_latency : int
+        ``skew + L``: if activation row ``i`` transfers in cycle ``t``, its result row is first
+        valid in ``t + result_latency`` (output buffer not holding older results).
+    output_buffer_depth : int
+        Results in flight at which ``a__ready`` drops: ``result_latency + 1`` keeps II = 1.
+    """
+
+    rows: int
+    cols: int
+    latency: int
+    preload: int
+    skew: int
+    result_latency: int
+    output_buffer_depth: int
+
+
+def array_preload_cycles(rows: int) -> int:
+    """Weight-row transfers before a tile's first activation row: ``R`` (one PE row each)."""
+    return int(rows)
+
+
+def array_skew_cycles(rows: int, cols: int) -> int:
+    """Input skew plus output deskew of the array: ``(R - 1) + (C - 1)``."""
+    return (int(rows) - 1) + (int(cols) - 1)
+
+
+def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
+    """Per-tile fill and drain: preload ``R`` + skew ``(R - 1) + (C - 1)`` + PE latency ``L``.
+
+    With :func:`array_tile_cycles`, a tile of folds ``len_0..len_{F-1}`` (no pauses) takes
+    ``sum_{f < F-1} max(len_f, R) + len_{F-1} + array_overhead_cycles(R, C, L)`` cycles.
+    """
+    return array_preload_cycles(rows) + array_skew_cycles(rows, cols) + int(latency)
+
+
+def validate_array_params(*, rows, cols, n, m, act_width, weight_width, acc_width):
+    """Check the parameters of the PE array; return them as plain ``int``.
+
+    Parameters
+    ----------
+    rows, cols : int
+        PE rows (reduction steps of a fold) and columns (outputs), ``1..64``.
+    n, m, act_width, weight_width, acc_width : int
+        As :func:`validate_core_params` (one PE is one lane of the core).
+
+    Returns
+    -------
+    dict
+
+    Raises
+    ------
+    TypeError, ValueError
+        A parameter is not an integer or out of range.
+    """
+    rows = _check_int("rows", rows, 1, 64)
+    cols = _check_int("cols", cols, 1, 64)
+    core = validate_core_params(n=n, m=m, lanes=1, act_width=act_width,
+                                weight_width=weight_width, acc_width=acc_width)
+    del core["lanes"]
+    return dict(rows=rows, cols=cols, **core)
+
+
+def array_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> ArrayTiming:
+    """Timing terms of one array configuration: the single source the SimPy engine reads.
+
+    Parameters
+    ----------
+    rows, cols, n, m, act_width, weight_width, acc_width : int
+        As :func:`validate_array_params`.
+
+    Returns
+    -------
+    ArrayTiming
+    """
+    p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                              weight_width=weight_width, acc_width=acc_width)
+    core = core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
+    skew = array_skew_cycles(p["rows"], p["cols"])
+    res = skew + core.latency
+    return ArrayTiming(rows=p["rows"], cols=p["cols"], latency=core.latency,
+                       preload=array_preload_cycles(p["rows"]), skew=skew, result_latency=res,
+                       output_buffer_depth=res + 1)
+
+
+def array_fold_starts(fold_lengths, timing: ArrayTiming) -> list[int]:
+    """Cycle in which each fold's first activation row transfers, with no pauses.
+
+    Closed form (weights and activations offered every cycle from cycle 0, ``o__ready``
+    high): the first fold starts after its ``preload`` weight rows, ``s_0 = R``; then
+    ``s_{f+1} = s_f + max(len_f, R)`` -- the fold streams ``len_f`` activation rows while the
+    next fold's ``R`` weight rows load into the other register bank.
+
+    Parameters
+    ----------
+    fold_lengths : sequence of int
+        Activation rows of each fold (``>= 1``).
+    timing : ArrayTiming
+
+    Returns
+    -------
+    list of int
+    """
+    starts, s = [], timing.preload
+    for length in fold_lengths:
+        starts.append(s)
+        s += max(int(length), timing.preload)
+    return starts
+
+
+def array_tile_cycles(fold_lengths, timing: ArrayTiming) -> int:
+    """Cycles of one tile (cycle 0 to its last result transfer, inclusive), no pauses.
+
+    ``R + sum_{f < F-1} max(len_f, R) + len_{F-1} + (R - 1) + (C - 1) + L``: preload, the
+    folds back to back (each at least ``R``, the next fold's preload), the last fold's rows,
+    skew and the PE pipeline. The result of activation row ``i`` of fold ``f`` transfers in
+    ``array_fold_starts(...)[f] + i + result_latency``.
+
+    Parameters
+    ----------
+    fold_lengths : sequence of int
+        Activation rows of each fold (``>= 1``; at least one fold).
+    timing : ArrayTiming
+
+    Returns
+    -------
+    int
+    """
+    lengths = [int(x) for x in fold_lengths]
+    if not lengths or min(lengths) < 1:
+        raise ValueError("fold_lengths must be one or more integers >= 1")
+    return array_fold_starts(lengths, timing)[-1] + lengths[-1] + timing.result_latency
+
+
+@dataclass(frozen=True)
+class ArraySchedule:
+    """Predicted transfer cycles of one tile on the array (see :func:`predict_array_schedule`).
+
+    Attributes
+    ----------
+    w_cycles, a_cycles : tuple of int
+        Transfer cycle of every weight row and every activation row, in stream order.
+    out_valid, out_transfer : tuple of int
+        Per result (one per activation row): first cycle ``o__valid`` is high with it, and the
+        cycle it transfers.
+    """
+
+    w_cycles: tuple[int, ...]
+    a_cycles: tuple[int, ...]
+    out_valid: tuple[int, ...]
+    out_transfer: tuple[int, ...]
+
+
+def _offers(prev: int | None, gap: int) -> int:
+    return 0 if prev is None else prev + 1 + gap
+
+
+def predict_array_schedule(fold_lengths, timing: ArrayTiming, *, w_gaps=None, a_gaps=None,
+                           out_ready=None) -> ArraySchedule:
+    """Every transfer cycle of a stream of folds, with source pauses and output back-pressure.
+
+    The recurrence the RTL implements (cycle 0 = first cycle after reset; ``R``, ``D``,
+    ``T`` = ``rows``, ``output_buffer_depth``, ``result_latency`` of ``timing``). Each source
+    offers its item ``k`` in cycle 0 (``k = 0``) or ``gaps[k - 1] + 1`` cycles after item
+    ``k - 1`` transferred, and holds it until it transfers.
+
+    * Weight row ``k`` (fold ``f = k // R``) transfers in the first cycle from its offer on
+      that is after row ``k - 1`` and, for ``f >= 2``, after the cycle in which the last
+      activation row of fold ``f - 2`` (the previous user of its register bank) transferred.
+    * Activation row ``j`` of fold ``f`` transfers in the first cycle from its offer on that is
+      after row ``j - 1``, after the last weight row of fold ``f``, and after the transfer of
+      result ``j - D`` (``a__ready`` counts results in flight).
+    * Result ``j`` is valid in ``max(a_j + T, o_{j-1} + 1)`` and transfers in the first cycle
+      from then on with ``out_ready[c % len(out_ready)]`` high.
+
+    Parameters
+    ----------
+    fold_lengths : sequence of int
+        Activation rows per fold (``>= 1``).
+    timing : ArrayTiming
+    w_gaps, a_gaps : sequence of int, optional
+        Idle cycles each source waits after each transfer (one per item). Default none.
+    out_ready : sequence of 0/1, optional
+        Cyclic ``o__ready`` pattern; default always high.
+
+    Returns
+    -------
+    ArraySchedule
+
+    Raises
+    ------
+    ValueError
+        Bad lengths, gaps or ready pattern.
+    """
+    lengths = [int(x) for x in fold_lengths]
+    if not lengths or min(lengths) < 1:
+        raise ValueError("fold_lengths must be one or more integers >= 1")
+    # a fold is ``preload`` weight-row transfers (one per PE row), then its activation rows
+    rows, depth, lat = timing.preload, timing.output_buffer_depth, timing.result_latency
+    n_w, n_a = rows * len(lengths), sum(lengths)
+    w_gaps = [0] * n_w if w_gaps is None else [int(g) for g in w_gaps]
+    a_gaps = [0] * n_a if a_gaps is None else [int(g) for g in a_gaps]
+    if len(w_gaps) != n_w or len(a_gaps) != n_a or min(w_gaps + a_gaps, default=0) < 0:
+        raise ValueError(f"w_gaps/a_gaps need {n_w}/{n_a} entries >= 0")
+    ready = [1] if out_ready is None else [int(bool(x)) for x in out_ready]
+    if not ready or not any(ready):
+        raise ValueError("out_ready must be a non-empty 0/1 pattern that is high somewhere")
+    w, a, valid, out = [], [], [], []
+    last_a: list[int] = []  # cycle of the last activation row of each fold
+    for f, length in enumerate(lengths):
+        for _ in range(rows):
+            k = len(w)
+            t = _offers(w[-1] if w else None, w_gaps[k - 1] if k else 0)
+            if f >= 2:
+                t = max(t, last_a[f - 2] + 1)
+            w.append(t)
+        for _ in range(length):
+            j = len(a)
+            t = max(_offers(a[-1] if a else None, a_gaps[j - 1] if j else 0), w[-1] + 1)
+            if j >= depth:
+                t = max(t, out[j - depth] + 1)
+            a.append(t)
+            v = t + lat if not out else max(t + lat, out[-1] + 1)
+            c = v
+            while not ready[c % len(ready)]:
+                c += 1
+            valid.append(v)
+            out.append(c)
+        last_a.append(a[-1])
+    return ArraySchedule(tuple(w), tuple(a), tuple(valid), tuple(out))

