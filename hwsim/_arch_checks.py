@@ -9,7 +9,7 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .arch import Architecture
 
-__all__ = ["check_derived", "device_excess"]
+__all__ = ["check_derived", "device_excess", "derive_overrides"]
 
 
 def device_excess(arch: Architecture, dsp: int) -> tuple[list[str], bool]:
@@ -64,3 +64,35 @@ def check_derived(arch: Architecture) -> None:
                     f"resources.rtl_core, or restore {f}",
                     key=f"resources.rtl_core.{f}",
                 )
+
+
+def derive_overrides(arch: Architecture) -> Architecture:
+    """``arch`` with the fields that follow an overridden N:M engine re-derived.
+
+    For programmatic overrides (:meth:`Architecture.with_engine_overrides`, a sweep's
+    ``arch.engines.pe_array.n`` axis): ``widths.index`` follows ``m``, and synthesis figures of
+    an RTL core measured for other parameters no longer describe the design, so
+    ``resources.rtl_core`` is dropped and the resources fall back to the estimate
+    (``resources_basis`` says so). A YAML file is checked instead (:func:`check_derived`): a
+    hand-edited file should say what it means.
+    """
+    import dataclasses
+
+    from .arch import NMPeArraySpec
+
+    widths, resources = arch.widths, arch.resources
+    for spec in arch.engines.values():
+        if isinstance(spec, NMPeArraySpec):
+            bits = (spec.m - 1).bit_length()
+            if widths.index != bits:
+                widths = dataclasses.replace(widths, index=bits)
+    core = resources.rtl_core
+    spec = arch.engines.get(core.engine) if core is not None else None
+    if isinstance(spec, NMPeArraySpec) and any(
+        getattr(core, f) != getattr(spec, f)
+        for f in ("n", "m", "act_width", "weight_width", "acc_width")
+    ):
+        resources = dataclasses.replace(resources, rtl_core=None)
+    if widths is arch.widths and resources is arch.resources:
+        return arch
+    return dataclasses.replace(arch, widths=widths, resources=resources)

@@ -549,7 +549,10 @@ class Architecture(_Spec):
         new = _build_engine(d, source=f"<override of {self.name}>", path=f"engines.{name}")
         engines = dict(self.engines)
         engines[name] = new
-        return dataclasses.replace(self, engines=engines)
+        from ._arch_checks import derive_overrides
+
+        # derived fields follow the override (widths.index; a stale RTL core's figures go)
+        return derive_overrides(_replace_unchecked(self, engines=engines))
 
     def cycles_to_seconds(self, cycles: float) -> float:
         """Simulated seconds of ``cycles`` accelerator cycles."""
@@ -636,6 +639,18 @@ def list_presets() -> list[str]:
     return sorted(
         p.name[: -len(".yaml")] for p in _preset_dir().iterdir() if p.name.endswith(".yaml")
     )
+
+
+def _replace_unchecked(arch: Architecture, **changes: Any) -> Architecture:
+    """A copy of ``arch`` with ``changes``, without the cross-section checks of
+    ``__post_init__`` (for :meth:`Architecture.with_engine_overrides`, which re-derives the
+    dependent fields and then validates the result)."""
+    import copy
+
+    new = copy.copy(arch)
+    for key, value in changes.items():
+        object.__setattr__(new, key, value)
+    return new
 
 
 def load_arch(name_or_path: str | Path | Architecture) -> Architecture:

@@ -205,6 +205,12 @@ def _network_args() -> dict[str, tuple[Callable, Any]]:
     }
 
 
+def _engine_field(name: str, arch) -> bool:
+    """``arch.engines.NAME.FIELD`` naming a field of an engine of ``arch``."""
+    parts = name[len(_ARCH_PREFIX):].split(".")
+    return len(parts) == 3 and parts[0] == "engines" and parts[1] in arch.engines
+
+
 class _RegistryTables:
     """``kind -> argument-table factory`` and ``kind -> required names`` from the registry."""
 
@@ -493,6 +499,10 @@ class SweepSpec:
                 arch = load_arch(arch_ref)
             except (ConfigError, InputFileError) as exc:
                 raise bad(str(exc), "arch") from None
+            # engine fields go through with_engine_overrides, which re-derives what follows
+            # them (widths.index after pe_array.m; a stale RTL core's figures dropped)
+            eng_over = [(n, v) for n, v in overrides if _engine_field(n, arch)]
+            overrides = [(n, v) for n, v in overrides if not _engine_field(n, arch)]
             if overrides:
                 d = arch.to_dict()
                 for name, value in overrides:
@@ -510,6 +520,12 @@ class SweepSpec:
                 except ConfigError as exc:
                     name = next((n for n, _ in overrides if n[len(_ARCH_PREFIX):] == exc.key),
                                 overrides[0][0])
+                    raise bad(str(exc), name) from None
+            for name, value in eng_over:
+                _, ename, field = name[len(_ARCH_PREFIX):].split(".")
+                try:
+                    arch = arch.with_engine_overrides(ename, **{field: value})
+                except ConfigError as exc:
                     raise bad(str(exc), name) from None
             self._check_engine(arch, params, engine_fields, bad)
             arch_cache[cache_key] = arch

@@ -44,23 +44,27 @@ def _tile(p, M, K, N, dense, seed):
     ("1of4_2x8", 1, 24, 9),     # a GEMV row
 ])
 def test_engine_tile_cycles_equal_rtl(name, M, K, N):
-    """One-tile GEMM: the engine's WS compute cycles == the RTL's last result transfer + 1,
-    and the RTL output equals the product."""
+    """Each tile of the GEMM: the engine's WS compute cycles == the RTL's last result
+    transfer + 1, and the RTL output equals the tile's product."""
     p = ARRAY_CONFIGS[name]
     dense = p.n == p.m
     act, w = _tile(p, M, K, N, dense, seed=M * K + N)
     sparsity = Dense() if dense else NMPattern(p.n, p.m)
     plan = PeArrayEngine().plan(GemmWork(M, K, N, w, sparsity, dataflow="ws"), _arch(p),
                                 "pe_array")
-    assert len(plan.compute_cycles) == 1  # the whole GEMM is one tile
-    folds = tile_folds(p, act, w, dense=dense)
-    case = make_case(name, p, folds, seed=3)
-    rec = simulate_array_amaranth(case)
-    assert check_record(case, rec) == []
-    assert np.array_equal(tile_output(p, rec.outputs[0], M, N), act @ w)
-    measured = rec.out_cycles[0][-1] + 1
-    assert measured == array_tile_cycles([len(f) for f in folds], case_timing(p))
-    assert int(plan.compute_cycles[0]) == measured
+    # the buffer-sized tiling pipelines the GEMM along M: every tile is checked on its own
+    assert plan.num_tiles >= 1
+    for i, t in plan.tiles.iterrows():
+        m0, m1, k0, k1, n0, n1 = (int(t[c]) for c in ("m0", "m1", "k0", "k1", "n0", "n1"))
+        a_t, w_t = act[m0:m1, k0:k1], w[k0:k1, n0:n1]
+        folds = tile_folds(p, a_t, w_t, dense=dense)
+        case = make_case(name, p, folds, seed=3 + i)
+        rec = simulate_array_amaranth(case)
+        assert check_record(case, rec) == []
+        assert np.array_equal(tile_output(p, rec.outputs[0], m1 - m0, n1 - n0), a_t @ w_t)
+        measured = rec.out_cycles[0][-1] + 1
+        assert measured == array_tile_cycles([len(f) for f in folds], case_timing(p))
+        assert int(plan.compute_cycles[i]) == measured, f"tile {i}"
 
 
 def case_timing(p):

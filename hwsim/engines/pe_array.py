@@ -520,10 +520,11 @@ class PeArrayEngine:
             out = nm_matmul(act[:, k0:k1], vals, pos)
         if work.dataflow == "os":
             stream = -(-tm // rows) * int(np.maximum(kf * ii, rows).sum())
-        else:
-            stream = int((-(-kf // rows)).sum()) * max(tm * ii, rows)
+        else:  # the folds executed back to back; the last costs its rows (as the plan, the RTL)
+            fold = max(tm * ii, rows)
+            stream = int((-(-kf // rows)).sum()) * fold - (fold - tm * ii)
         counts = {
-            "compute_cycles": stream + 2 * rows + cols - 2 + lat,
+            "compute_cycles": stream + array_overhead_cycles(rows, cols, 0) + lat,
             "performed_macs": tm * int((kf * fcols).sum()) * n,
             "lockstep_steps": int(kf.sum()),
             "weight_bytes": int(wbytes),
