@@ -103,9 +103,11 @@ def _add_core_args(p: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers) -> None:
-    """Add the ``rtl`` command and its ``verilog``/``info``/``synth`` subcommands."""
-    rtl = subparsers.add_parser("rtl", help="sparse MAC core: Verilog, timing, FPGA resources",
-                                description="The N:M sparse MAC core (Amaranth).")
+    """Add the ``rtl`` command and its ``verilog``/``info``/``synth``/``pnr``/``export``
+    subcommands."""
+    rtl = subparsers.add_parser(
+        "rtl", help="sparse MAC core and PE array: Verilog, timing, resources, P&R, export",
+        description="The N:M sparse MAC core and SAT's N:M PE array (Amaranth).")
     sub = rtl.add_subparsers(dest="rtl_command", metavar="SUBCOMMAND")
     rtl.set_defaults(func=lambda args: _no_subcommand(rtl))
 
