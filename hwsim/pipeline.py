@@ -62,6 +62,9 @@ class PipelineStats:
         Per-tile times.
     channel_busy_cycles : list[int]
         Data-bus busy cycles of each DRAM channel.
+    dram_read_bursts, dram_write_bursts, burst_bytes : int
+        Whole DRAM bursts the traffic took, and the burst size (results report ``dram_bursts``
+        and burst-rounded bytes beside the payload bytes).
     """
 
     compute_cycles: int
@@ -76,6 +79,9 @@ class PipelineStats:
     compute_end: np.ndarray
     store_end: np.ndarray
     channel_busy_cycles: list[int] = field(default_factory=list)
+    dram_read_bursts: int = 0
+    dram_write_bursts: int = 0
+    burst_bytes: int = 0
 
     @property
     def num_tiles(self) -> int:
@@ -295,6 +301,9 @@ def run_tiles(
         compute_end=times.compute_end,
         store_end=times.store_end,
         channel_busy_cycles=dram.busy_cycles,
+        dram_read_bursts=int(dram.read_bursts),
+        dram_write_bursts=int(dram.write_bursts),
+        burst_bytes=int(dram.burst_bytes),
     )
 
 

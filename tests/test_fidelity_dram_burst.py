@@ -127,3 +127,16 @@ def test_burst_of_one_byte_reproduces_payload_timing():
     one = simulate_spgemm(a, b, arch=_machine(1), check=False)
     assert one.counters["dram_burst_read_bytes"] == one.dram_read_bytes
     assert one.counters["dram_burst_write_bytes"] == one.dram_write_bytes
+
+
+def test_gemm_results_report_bursts_beside_payload():
+    from hwsim.gemm import simulate_gemm
+
+    d = simulate_gemm("sat-vcu1525", 100, 200, 100, sparsity="2:8", check=False).to_dict()
+    burst = 64  # DDR4 on sat-vcu1525
+    for op in ("read", "write"):
+        payload, rounded = d[f"dram_{op}_bytes"], d[f"dram_burst_{op}_bytes"]
+        assert payload <= rounded and rounded % burst == 0
+    assert d["dram_bursts"] * burst == d["dram_burst_read_bytes"] + d["dram_burst_write_bytes"]
+    # odd-sized tiles (100 x 200 int8 + 3-bit indices) do not fill their last burst
+    assert d["dram_burst_read_bytes"] > d["dram_read_bytes"]
