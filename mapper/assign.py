@@ -107,27 +107,12 @@ MAPPING_FILE_LIMIT = 1 << 20
 
 
 def _read_yaml(path: Path) -> Any:
-    import yaml
+    """The mapping file through hwsim's bounded YAML reader: a regular UTF-8 file of at most
+    :data:`MAPPING_FILE_LIMIT` bytes, a node budget, duplicate keys refused."""
+    from hwsim._yaml import SpecLoader, load_yaml, read_user_file
 
-    from hwsim.errors import InputFileError
-
-    try:
-        if not path.is_file():
-            raise InputFileError(f"{path}: mapping file is not a regular file")
-        size = path.stat().st_size
-        if size > MAPPING_FILE_LIMIT:
-            raise InputFileError(
-                f"{path}: mapping file is {size} bytes; the limit is {MAPPING_FILE_LIMIT}"
-            )
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise InputFileError(f"{path}: cannot read mapping file: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise InputFileError(f"{path}: mapping file is not UTF-8 text") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {' '.join(str(exc).split())}", source=str(path)) from None
+    text = read_user_file(path, "mapping file", limit=MAPPING_FILE_LIMIT)
+    return load_yaml(text, SpecLoader, str(path))
 
 
 def _default_engine(op: Op, arch: Any, gemm_engine: str | None) -> str | None:

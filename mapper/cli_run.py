@@ -76,11 +76,14 @@ def register(subparsers) -> None:
     p.add_argument("--check", action=argparse.BooleanOptionalAction, default=True,
                    help="functional check of every distinct GEMM (default on)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--trace", type=_path, default=None, metavar="FILE.json")
+    from hwsim.cli import output_file
+
+    p.add_argument("--trace", type=output_file, default=None, metavar="FILE.json")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print totals and layers as JSON")
-    out.add_argument("--csv", type=_path, default=None, metavar="FILE", help="per-layer table")
-    out.add_argument("--parquet", type=_path, default=None, metavar="FILE")
+    out.add_argument("--csv", type=output_file, default=None, metavar="FILE",
+                     help="per-layer table")
+    out.add_argument("--parquet", type=output_file, default=None, metavar="FILE")
     p.add_argument("--top", type=int, default=5, help="layers shown in the text summary")
     p.set_defaults(func=_run)
 
@@ -109,12 +112,23 @@ def _run(args: argparse.Namespace) -> int:
     except argparse.ArgumentTypeError as exc:
         print(f"hwsim run: error: {exc} (see --help)", file=sys.stderr)
         return 2
-    graph = load(
-        args.model, batch=args.batch, seq_len=args.seq_len, kv_len=args.kv_len,
-        phase=args.phase, dims=dict(args.dim) or None, input_shapes=shapes,
-        passthrough=tuple(x for x in args.passthrough.split(",") if x),
-        graph=args.graph, features=args.features, hidden=args.hidden, seed=args.seed,
-    )
+    from hwsim.errors import ShapeError
+
+    from .cli_prune import unbound_dim_hint
+
+    try:
+        graph = load(
+            args.model, batch=args.batch, seq_len=args.seq_len, kv_len=args.kv_len,
+            phase=args.phase, dims=dict(args.dim) or None, input_shapes=shapes,
+            passthrough=tuple(x for x in args.passthrough.split(",") if x),
+            graph=args.graph, features=args.features, hidden=args.hidden, seed=args.seed,
+        )
+    except ShapeError as exc:
+        hint = unbound_dim_hint(exc)
+        if hint is None:
+            raise
+        print(f"hwsim run: error: {hint} (see --help)", file=sys.stderr)
+        return 2
     graph = prune(graph, args.sparsity, seed=args.seed)
     res = simulate_network(
         graph, args.arch, mapping=args.mapping, engine=args.engine, dataflow=args.dataflow,

@@ -171,3 +171,31 @@ def test_cli_run_json_and_errors(tmp_path, capsys, monkeypatch):
     ev = json.loads(trace.read_text())["traceEvents"]
     assert any(e.get("name", "").startswith("fc2: compute") for e in ev)
     assert any(e.get("args", {}).get("name") == "engine vector" for e in ev)
+
+
+def test_cli_run_output_paths_are_usage_errors_before_running(capsys, tmp_path):
+    from hwsim.cli import main
+
+    for flag in ("--trace", "--csv", "--parquet"):
+        with pytest.raises(SystemExit) as exc:
+            main(["run", "--arch", "sat-vcu1525", "--model", "resnet18", flag,
+                  str(tmp_path / "missing" / "x")])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "does not exist" in err
+    assert not (tmp_path / "missing").exists()
+
+
+def test_mapping_file_refuses_duplicate_keys_and_cli_names_unbound_onnx_dims(tmp_path, capsys):
+    from pathlib import Path
+
+    from hwsim.cli import main
+
+    f = tmp_path / "map.yaml"
+    f.write_text("rules: [{name: fc1, engine: pe_array}]\nrules: []\n")
+    with pytest.raises(ConfigError, match="duplicate key 'rules' on lines 1 and 2"):
+        load_mapping(f)
+    onnx_file = Path(__file__).resolve().parents[1].parent / "shared/data/onnx/mobilenetv3_cls.onnx"
+    assert main(["run", "--arch", "sat-vcu1525", "--model", str(onnx_file)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--input-shape x=" in err
