@@ -193,7 +193,8 @@ def simulate_network(
     trace : path or list, optional
         Chrome/Perfetto trace: one track per engine and per DRAM channel, ops labelled.
     progress : bool, optional
-        A progress bar on stderr (default: when stderr is a terminal).
+        A progress bar on stderr for runs longer than a second (default: when stderr is a
+        terminal).
 
     Returns
     -------
@@ -260,12 +261,13 @@ def _progress(total: int, progress: bool | None):
     import sys
 
     if progress is None:
-        progress = sys.stderr.isatty() and total > 200
+        progress = sys.stderr.isatty()
     if not progress:
         return None
     from tqdm import tqdm
 
-    return tqdm(total=total, unit="op", file=sys.stderr, leave=False)
+    # shown only once the run has taken a second (short runs print nothing)
+    return tqdm(total=total, unit="op", file=sys.stderr, leave=False, delay=1.0)
 
 
 def engine_gemm_fn(mp: Mapping):
