@@ -66,7 +66,7 @@ def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, 
         "peak_onchip_activation_bytes": int(mp.info.get("peak_onchip_activation_bytes", 0)),
         "check_wall_seconds": check[2],
     }
-    for key in ("check_layers", "check_max_abs_error"):
+    for key in ("check_scope", "check_layers", "check_max_abs_error"):
         if key in mp.info:
             counters[key] = mp.info[key]
     seconds = arch.cycles_to_seconds(sched.cycles)

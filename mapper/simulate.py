@@ -327,6 +327,8 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
         from .check import check_network
 
         summary = check_network(mp.graph, engine_gemm_fn(mp), seed=0)
+        mp.info["check_scope"] = (f"full: the whole network against onnx.reference, "
+                                  f"{int(summary['layers_checked'])} GEMM layers on the engines")
         mp.info["check_layers"] = int(summary["layers_checked"])
         mp.info["check_max_abs_error"] = float(summary["max_abs_error"])
         return "passed", None, time.perf_counter() - t
@@ -345,6 +347,8 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
             else:
                 skipped.append(f"{lo.op.name}: {why}")
     secs = time.perf_counter() - t
+    mode = "full" if check == "full" else "sampled"
+    mp.info["check_scope"] = f"{mode}: {checked} distinct GEMM plans, each against its tiles"
     if skipped and not checked:
         return "skipped", skipped[0], secs
     if skipped:

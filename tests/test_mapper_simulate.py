@@ -199,3 +199,17 @@ def test_mapping_file_refuses_duplicate_keys_and_cli_names_unbound_onnx_dims(tmp
     assert main(["run", "--arch", "sat-vcu1525", "--model", str(onnx_file)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--input-shape x=" in err
+
+
+def test_cli_run_check_modes(capsys):
+    from hwsim.cli import main
+
+    scopes = {}
+    for flags in ([], ["--check", "full"], ["--no-check"]):
+        assert main(["run", "--arch", "sat-vcu1525", "--model", "mobilenet-v1", "--json",
+                     *flags]) == 0
+        out = json.loads(capsys.readouterr().out)
+        scopes[" ".join(flags)] = (out["check"], out.get("check_scope"))
+    assert scopes[""][0] == "passed" and scopes[""][1].startswith("sampled")
+    assert scopes["--check full"][0] == "passed" and scopes["--check full"][1].startswith("full")
+    assert scopes["--no-check"][0] == "skipped"
