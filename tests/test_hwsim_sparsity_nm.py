@@ -298,3 +298,21 @@ def test_bdwp_same_axis_error():
 def test_bdwp_axis_name_in_error():
     with pytest.raises(ShapeError, match="backward_axis 1 is out of range for a 1-d tensor"):
         bdwp_masks(np.ones(4), "2:4")
+
+
+def test_broadcast_views_count_like_their_materialised_copy():
+    # the mapper's pattern weights are a seeded column broadcast over N (stride 0): counted on
+    # one column and broadcast back, the counts (and violations) equal a full copy's
+    from hwsim.engines.dsp_chain import window_nnz
+    from hwsim.sparsity import NMPattern, check_nm, group_nnz
+
+    rng = np.random.default_rng(3)
+    col = (rng.random((45, 1)) < 0.3).astype(np.int8)
+    b = np.broadcast_to(col, (45, 7))
+    full = np.ascontiguousarray(b)
+    for pat in (NMPattern(2, 8), NMPattern(1, 4)):
+        assert np.array_equal(group_nnz(b, pat), group_nnz(full, pat))
+    assert np.array_equal(window_nnz(b, 16), window_nnz(full, 16))
+    bad = np.broadcast_to(np.ones((8, 1), dtype=np.int8), (8, 3))
+    with pytest.raises(Exception, match="3 of 3 groups violate"):
+        check_nm(bad, NMPattern(2, 8))

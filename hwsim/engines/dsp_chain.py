@@ -121,6 +121,8 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
     """
     w = np.asarray(weight)
     k, n = w.shape
+    if n > 1 and w.strides[1] == 0:  # a broadcast column (pattern weight): count it once
+        return np.broadcast_to(window_nnz(w[:, :1], window, kind), (-(-k // window), n))
     nw = -(-k // window)
     full, rest = divmod(k, window)
     if kind == "dense":

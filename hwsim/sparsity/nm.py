@@ -222,8 +222,16 @@ def group_nnz(x, pattern, axis: int = 0) -> np.ndarray:
     pattern = _check_pattern(pattern)
     x = _as_numeric(x)
     axis = _norm_axis(axis, x.ndim)
-    counts = _group_nnz3(x, pattern.m, axis)
     shape = list(x.shape)
+    # A broadcast view (stride 0 along another axis: every slice identical, as the mapper's
+    # pattern weights) is counted on one slice and broadcast back: same counts, no scan.
+    rep = [i for i in range(x.ndim) if i != axis and x.shape[i] > 1 and x.strides[i] == 0]
+    if rep:
+        one = x[tuple(slice(0, 1) if i in rep else slice(None) for i in range(x.ndim))]
+        counts = group_nnz(one, pattern, axis)
+        shape[axis] = counts.shape[axis]
+        return np.broadcast_to(counts, shape)
+    counts = _group_nnz3(x, pattern.m, axis)
     shape[axis] = counts.shape[1]
     return counts.reshape(shape)
 
