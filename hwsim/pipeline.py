@@ -18,7 +18,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engines.base import TilePlan
 
 __all__ = [
-    "PipelineStats", "PlanTimes", "EngineSlots", "CountingEnvironment", "plan_process",
+    "PipelineStats", "PlanTimes", "EngineSlots", "Turn", "CountingEnvironment", "plan_process",
     "run_tiles", "trace_document", "write_trace",
 ]
 
@@ -146,11 +146,22 @@ class EngineSlots:
             outputs=simpy.Container(env, capacity=slots, init=slots),
         )
 
-    def take_turn(self, env: simpy.Environment) -> tuple[simpy.Event | None, simpy.Event]:
-        """``(previous plan's computed event, this plan's computed event)`` in static order."""
-        prev, mine = self.computed, env.event()
-        self.computed = mine
-        return prev, mine
+    def take_turn(self, env: simpy.Environment) -> Turn:
+        """The next place in this engine's static order (call in the order the plans run)."""
+        turn = Turn(self.loads_done, env.event(), self.computed, env.event())
+        self.loads_done, self.computed = turn.my_loads, turn.my_compute
+        return turn
+
+
+@dataclass(frozen=True)
+class Turn:
+    """A plan's place in its engine's static order: the previous plan's events to wait for and
+    this plan's own, which the next plan waits for."""
+
+    prev_loads: simpy.Event | None
+    my_loads: simpy.Event
+    prev_compute: simpy.Event | None
+    my_compute: simpy.Event
 
 
 def plan_process(
@@ -163,6 +174,7 @@ def plan_process(
     ready: simpy.Event | None = None,
     load_after: simpy.Event | None = None,
     tag: str = "",
+    turn: Turn | None = None,
 ):
     """SimPy process running one tile plan on one engine, inside a given environment.
 
@@ -179,7 +191,7 @@ def plan_process(
     dram : DramModel
         The run's one DRAM model (shared by every plan of the environment).
     engine : EngineSlots
-        The engine's buffers and lock (shared by the plans on that engine).
+        The engine's buffers and static order (shared by the plans on that engine).
     times : PlanTimes
         Filled with per-tile times as the plan runs.
     ready : simpy.Event, optional
@@ -188,15 +200,18 @@ def plan_process(
         Must have triggered before the first load (inputs that come from DRAM are written).
     tag : str
         Prefix of the DRAM transfer tags (traces).
+    turn : Turn, optional
+        The plan's place on its engine, taken when the schedule was laid out
+        (:meth:`EngineSlots.take_turn`); taken when the process starts otherwise.
     """
     n = plan.num_tiles
     comp = plan.compute_cycles.tolist()
     load = plan.load_bytes.tolist()
     store = plan.store_bytes.tolist()
     t = times
-    prev_loads, my_loads = engine.loads_done, env.event()
-    engine.loads_done = my_loads
-    prev_compute, my_compute = engine.take_turn(env)
+    turn = turn if turn is not None else engine.take_turn(env)
+    prev_loads, my_loads = turn.prev_loads, turn.my_loads
+    prev_compute, my_compute = turn.prev_compute, turn.my_compute
     issued = simpy.Store(env)
 
     def load_one(i: int):

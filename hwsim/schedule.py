@@ -146,6 +146,14 @@ def busy_union(intervals: list[tuple[float, float]]) -> int:
     return int(math.ceil(total - 1e-9))
 
 
+def _pass_on(prev, mine) -> None:
+    """Trigger ``mine`` when ``prev`` has (at once when there is none or it is processed)."""
+    if prev is None or prev.callbacks is None:
+        mine.succeed()
+    else:
+        prev.callbacks.append(lambda _ev: mine.succeed())
+
+
 def run_schedule(
     tasks: list[Task],
     arch: Any,
@@ -194,7 +202,7 @@ def run_schedule(
     done: dict[str, Any] = {}
     out: dict[str, TaskTimes] = {}
 
-    def run_task(task: Task, ready_ev, tt: TaskTimes):
+    def run_task(task: Task, ready_ev, tt: TaskTimes, turn):
         if task.plan is not None:
             times = PlanTimes.empty(task.plan.num_tiles)
             tt.tiles = times
@@ -202,7 +210,7 @@ def run_schedule(
                 plan_process(
                     env, task.plan, dram, engines[task.engine], times, ready=ready_ev,
                     load_after=ready_ev if task.wait_deps_before_load else None,
-                    tag=f"{task.name}: ",
+                    tag=f"{task.name}: ", turn=turn,
                 )
             )
             tt.start = times.acquired
@@ -211,15 +219,17 @@ def run_schedule(
             tt.dram_read_bytes = int(task.plan.load_bytes.sum())
             tt.dram_write_bytes = int(task.plan.store_bytes.sum())
         else:
-            prev, mine = engines[task.engine].take_turn(env)
+            # it loads nothing through the engine's buffers: the next plan's loads only wait
+            # for the loads of the plan before this task
+            _pass_on(turn.prev_loads, turn.my_loads)
             if ready_ev is not None:
                 yield ready_ev
-            if prev is not None and not prev.triggered:
-                yield prev
+            if turn.prev_compute is not None and not turn.prev_compute.triggered:
+                yield turn.prev_compute
             tt.start = env.now
             r0, w0 = dram.read_bytes, dram.write_bytes
             busy = yield env.process(task.process(env, dram))
-            mine.succeed()
+            turn.my_compute.succeed()
             tt.compute_cycles = int(busy)
             tt.intervals = [(tt.start, tt.start + int(busy))]
             # Other engines may move data meanwhile: these counts are exact only when
@@ -247,7 +257,10 @@ def run_schedule(
             engines[task.engine] = EngineSlots.new(env, slots)
         tt = TaskTimes()
         out[task.name] = tt
-        done[task.name] = env.process(run_task(task, ready_event(task, tt), tt))
+        # places on the engines are taken here, in list order: the static order, whatever
+        # kind of task (plan or process) starts first inside the environment
+        turn = engines[task.engine].take_turn(env)
+        done[task.name] = env.process(run_task(task, ready_event(task, tt), tt, turn))
     env.run()
     cycles = int(math.ceil(env.now - 1e-9)) if tasks else 0
     busy = busy_union([iv for tt in out.values() for iv in tt.intervals])
