@@ -65,6 +65,28 @@ class OpRecord:
     #: it is booked as the engine's ``other`` action.
     energy_breakdown: dict | None = None
 
+    @classmethod
+    def from_plan(cls, name: str, op: str, engine: str, plan: Any, arch: Any, *,
+                  work: Any = None, dense_macs: int = 0, precision: str = "int8",
+                  extra: dict | None = None) -> OpRecord:
+        """The record of an operation that ran ``plan``: its MACs and SRAM bytes, and its
+        on-chip energy from the action table (a GEMM's with its ``work``: precision and N:M
+        window of the selections; any other plan's at ``precision``). DRAM and static power
+        are added by :func:`combine_results` from the run."""
+        from .energy import energy_breakdown, plan_counts
+
+        if work is not None:
+            from .gemm import gemm_energy_breakdown
+
+            e_pj, bd = gemm_energy_breakdown(arch, plan, work, static=False)
+        else:
+            e_pj, bd = energy_breakdown(arch, plan_counts(arch, plan), 0, precision=precision,
+                                        static=False)
+        return cls(name, op, engine, int(dense_macs), int(plan.performed_macs.sum()),
+                   int(plan.multipliers), int(plan.sram_read_bytes.sum()),
+                   int(plan.sram_write_bytes.sum()), e_pj, dict(extra or {}),
+                   energy_breakdown=bd)
+
 
 def combine_results(
     *,

@@ -162,10 +162,9 @@ def simulate_training(
         ``seed`` is not a non-negative integer.
     """
     from .combine import OpRecord, combine_results
-    from .energy import energy_breakdown, plan_counts
     from .engines._tiling import nm_pattern_of
     from .errors import ConfigError
-    from .gemm import check_gemm, gemm_energy_breakdown, prepare_gemm, run_arguments
+    from .gemm import check_gemm, prepare_gemm, run_arguments
     from .pipeline import write_trace
     from .schedule import run_schedule, schedule_trace
     from .sparsity import Dense, bdwp_masks, parse_sparsity
@@ -205,20 +204,18 @@ def simulate_training(
     checks = {label: check_gemm(job, plan) for _t, plan, job, label in entries if job is not None}
     records = []
     for task, plan, job, label in entries:
-        perf = int(plan.performed_macs.sum())
-        sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
         if job is not None:
             w = job.work
-            energy, bd = gemm_energy_breakdown(arch, plan, w, static=False)  # + DRAM, static: combine
             extra = {"gemm": label, "m": w.m, "k": w.k, "n": w.n, "sparsity": str(w.sparsity),
                      "check": checks[label][0]}
-            dense = w.dense_macs
+            records.append(OpRecord.from_plan(task.name, label, task.engine, plan, arch,
+                                              work=w, dense_macs=w.dense_macs, extra=extra))
         else:
-            plan.notes.setdefault("sram_operands", {"weight": [sram_r, sram_w]})  # W's copies
-            energy, bd = energy_breakdown(arch, plan_counts(arch, plan), 0, static=False)
-            extra, dense = {"gemm": label, "sparsity": str(sp_name)}, 0
-        records.append(OpRecord(task.name, label, task.engine, dense, perf, plan.multipliers,
-                                sram_r, sram_w, energy, extra, energy_breakdown=bd))
+            plan.notes.setdefault("sram_operands",  # W's copies
+                                  {"weight": [int(plan.sram_read_bytes.sum()),
+                                              int(plan.sram_write_bytes.sum())]})
+            records.append(OpRecord.from_plan(task.name, label, task.engine, plan, arch,
+                                              extra={"gemm": label, "sparsity": str(sp_name)}))
     tt = sched.tasks
     wu_end = tt["layer/wgrad"].end
     pregen = exposed = p_read = p_write = 0

@@ -11,10 +11,7 @@ from .graph import GemmOp
 __all__ = ["network_result", "summary_text"]
 
 
-def _record(lo, task, arch) -> OpRecord:
-    from hwsim.energy import energy_breakdown, plan_counts
-    from hwsim.gemm import gemm_energy_breakdown
-
+def _record(lo, task, arch, precision: str) -> OpRecord:
     op = lo.op
     plan = task.plan
     extra: dict[str, Any] = {"kind": op.kind}
@@ -33,15 +30,10 @@ def _record(lo, task, arch) -> OpRecord:
                         int(sp[6].counters.get("partial_products", 0)), 0,
                         int(sp[6].sram_read_bytes), int(sp[6].sram_write_bytes), e_pj, extra,
                         energy_breakdown=bd)
-    perf = int(plan.performed_macs.sum())
-    sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
     dense = int(getattr(op, "macs", 0)) if op.kind in ("gemm", "matmul") else 0
-    if lo.jobs:  # the action table (selector, metadata, per-buffer SRAM); DRAM, static: combine
-        energy, bd = gemm_energy_breakdown(arch, plan, lo.jobs[0][0].work, static=False)
-    else:
-        energy, bd = energy_breakdown(arch, plan_counts(arch, plan), 0, static=False)
-    return OpRecord(op.name, op.op_type, task.engine, dense, perf, int(plan.multipliers),
-                    sram_r, sram_w, energy, extra, energy_breakdown=bd)
+    work = lo.jobs[0][0].work if lo.jobs else None  # GEMMs: selector, metadata, per-buffer SRAM
+    return OpRecord.from_plan(op.name, op.op_type, task.engine, plan, arch, work=work,
+                              dense_macs=dense, precision=precision, extra=extra)
 
 
 def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, training: bool,
@@ -50,7 +42,7 @@ def network_result(mp, tasks, sched, records_for, started: float, *, seed: int, 
     arch = mp.arch
     if records_for is None:
         by_task = {t.name: t for t in tasks}
-        records = [_record(lo, by_task[lo.op.name], arch) for lo in mp.lowered
+        records = [_record(lo, by_task[lo.op.name], arch, mp.precision) for lo in mp.lowered
                    if lo.op.name in by_task]
     else:
         records = records_for(tasks, sched)

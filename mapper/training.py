@@ -154,27 +154,17 @@ def training_schedule(mp, deps: dict, *, seed: int, check: bool):
     tasks = _reorder(tasks)
 
     def records_for(tasks, sched):
-        from hwsim.energy import energy_breakdown, plan_counts
-        from hwsim.gemm import gemm_energy_breakdown
-
         out = []
         for t in tasks:
             lo, phase, jobs = info[t.name]
-            plan = t.plan
             extra: dict[str, Any] = {"layer": lo.op.name, "phase": phase, "kind": lo.op.kind}
-            if plan is None:
+            if t.plan is None:
                 out.append(OpRecord(t.name, lo.op.op_type, t.engine, extra=extra))
                 continue
-            perf = int(plan.performed_macs.sum())
-            sr, sw = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
-            dense = _dense_macs(lo.op, phase)
-            if jobs:  # the action table; DRAM and static: combine_results
-                e_pj, bd = gemm_energy_breakdown(mp.arch, plan, jobs[0][0].work, static=False)
-            else:
-                e_pj, bd = energy_breakdown(mp.arch, plan_counts(mp.arch, plan), 0,
-                                            precision=mp.precision, static=False)
-            out.append(OpRecord(t.name, lo.op.op_type, t.engine, dense, perf,
-                                int(plan.multipliers), sr, sw, e_pj, extra, energy_breakdown=bd))
+            out.append(OpRecord.from_plan(  # the action table; DRAM, static: combine_results
+                t.name, lo.op.op_type, t.engine, t.plan, mp.arch,
+                work=jobs[0][0].work if jobs else None, dense_macs=_dense_macs(lo.op, phase),
+                precision=mp.precision, extra=extra))
         return out
 
     return tasks, records_for
