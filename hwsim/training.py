@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["simulate_training", "pregeneration_cycles", "training_tasks"]
+__all__ = ["simulate_training", "pregeneration_cycles", "training_tasks", "bdwp_weights"]
 
 
 def pregeneration_cycles(arch: Any, k: int, n: int, masks: int = 2) -> int:
@@ -35,6 +35,23 @@ def pregeneration_cycles(arch: Any, k: int, n: int, masks: int = 2) -> int:
     """
     v = arch.vector
     return int(math.ceil(masks * k * n / (int(v.lanes) * int(v.ops_per_cycle))))
+
+
+def bdwp_weights(weight: np.ndarray, pattern: Any) -> tuple[np.ndarray, np.ndarray]:
+    """The two GEMM weights of a BDWP step: ``W`` masked N:M along K for the forward pass, and
+    ``W`` masked N:M along N, transposed (N × K), for the backward-data pass ``dX = dY · Wᵀ``.
+
+    ``weight`` is ``K × N`` or a stack ``(groups, K, N)`` (the last two axes); ``pattern``
+    ``None`` (dense training) gives ``W`` and ``Wᵀ``.
+    """
+    from .sparsity import bdwp_masks
+
+    w = np.asarray(weight)
+    if pattern is None:
+        return w, np.ascontiguousarray(np.swapaxes(w, -1, -2))
+    fm, bm = bdwp_masks(w, pattern, forward_axis=w.ndim - 2, backward_axis=w.ndim - 1)
+    w_bp = np.where(bm, w, 0).astype(w.dtype)
+    return np.where(fm, w, 0).astype(w.dtype), np.ascontiguousarray(np.swapaxes(w_bp, -1, -2))
 
 
 def _compressed_bytes(k: int, n: int, pattern: Any, eb: int) -> int:
@@ -167,7 +184,7 @@ def simulate_training(
     from .gemm import check_gemm, prepare_gemm, run_arguments
     from .pipeline import write_trace
     from .schedule import run_schedule, schedule_trace
-    from .sparsity import Dense, bdwp_masks, parse_sparsity
+    from .sparsity import Dense, parse_sparsity
 
     t0 = time.perf_counter()
     arch, m, k, n, batch, seed = run_arguments(arch, m, k, n, batch, seed)
@@ -181,14 +198,8 @@ def simulate_training(
     rng = np.random.default_rng([seed, 7])
     if weight is None:
         weight = rng.integers(-127, 128, size=(k, n), dtype=np.int16).astype(np.int8)
-    weight = np.asarray(weight)
-    if pattern is not None:
-        fwd_mask, bwd_mask = bdwp_masks(weight, pattern, forward_axis=0, backward_axis=1)
-        w_ff = np.where(fwd_mask, weight, 0).astype(weight.dtype)
-        w_bp = np.where(bwd_mask, weight, 0).astype(weight.dtype).T
-        sp_name = pattern
-    else:
-        w_ff, w_bp, sp_name = weight, weight.T, Dense()
+    w_ff, w_bp = bdwp_weights(weight, pattern)
+    sp_name = pattern if pattern is not None else Dense()
     dy = rng.integers(-127, 128, size=(rows, n), dtype=np.int16).astype(np.int8)
     common = dict(engine=engine, dataflow=dataflow, precision=precision, check=check,
                   seed=seed, array=array)

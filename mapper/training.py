@@ -17,8 +17,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from hwsim.combine import OpRecord
 from hwsim.schedule import Task
 
@@ -41,21 +39,12 @@ def _gemm_plans(planner, engine, shapes):
 
 def _layer_weights(op: GemmOp, pattern):
     """Per group: (forward weight K×N, backward weight N×K) after BDWP masks, or synthetic."""
-    from hwsim.sparsity import bdwp_masks
+    if op.weight is None:
+        return [(None, None)] * int(op.groups)
+    from hwsim.training import bdwp_weights
 
-    out = []
-    for g in range(int(op.groups)):
-        if op.weight is None:
-            out.append((None, None))
-            continue
-        w = np.asarray(op.weight[g])
-        if pattern is None:
-            out.append((w, np.ascontiguousarray(w.T)))
-            continue
-        fm, bm = bdwp_masks(w, pattern, forward_axis=0, backward_axis=1)
-        out.append((np.where(fm, w, 0).astype(w.dtype),
-                    np.ascontiguousarray(np.where(bm, w, 0).astype(w.dtype).T)))
-    return out
+    w_ff, w_bp = bdwp_weights(op.weight, pattern)  # all groups at once: (groups, K, N)
+    return list(zip(w_ff, w_bp, strict=True))
 
 
 def _weight_tasks(lo, mp, planner, fwd_deps):
