@@ -242,15 +242,18 @@ def _residency(graph: OpGraph, arch: Any, lowered: list[LoweredOp], eb: int) -> 
     eb_model = {lo.op.name: lo.op.elem_bytes for lo in lowered}
     tensors = _tensor_table(graph, eb_model, eb)
     produced: dict[str, list[str]] = {}
-    for t, (u, _b, _c) in tensors.items():
+    reads_of: dict[str, list[str]] = {}  # consumer -> the tensors it reads
+    for t, (u, _b, consumers) in tensors.items():
         produced.setdefault(u, []).append(t)
+        for v in consumers:
+            reads_of.setdefault(v, []).append(t)
     live: dict[str, int] = {}
     pending = {t: set(c) for t, (_u, _b, c) in tensors.items()}
     on_chip: dict[str, bool] = {}
     spilled, peak = 0, 0
     for lo in lowered:
         name = lo.op.name
-        reads = [t for t, (_u, _b, c) in tensors.items() if name in c]
+        reads = reads_of.get(name, [])
         lo.inputs_on_chip = bool(reads) and all(on_chip.get(t, False) for t in reads)
         outs = produced.get(name, [])
         lo.out_bytes = sum(tensors[t][1] for t in outs)

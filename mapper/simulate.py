@@ -20,7 +20,7 @@ import numpy as np
 
 from hwsim.errors import ConfigError
 
-from .graph import GemmOp, MatMulOp, OpGraph
+from .graph import MatMulOp, OpGraph
 from .lower import LoweredOp, lower_graph
 
 __all__ = ["Mapping", "map_graph", "simulate_network"]
@@ -354,8 +354,3 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
     if skipped:
         return "passed", f"{len(skipped)} GEMM(s) not checked, e.g. {skipped[0]}", secs
     return "passed", None, secs
-
-
-def is_gemm_like(op) -> bool:
-    """Weight GEMMs and act×act products (what the GEMM engine runs)."""
-    return isinstance(op, (GemmOp, MatMulOp))
