@@ -124,33 +124,15 @@ def scalesim_compute_cycles(
     return folds * scalesim_fold_cycles(dataflow, int(rows), int(cols), t) - 1
 
 
-def _extents(df: str, a_len, b_len, t_len):
-    """``(m, k_eff, n)`` extents of a tile of ``a_len × b_len`` array lanes and ``t_len``
-    streamed rows."""
+def _mkn(df: str, a, b, t):
+    """The GEMM's ``(m, k, n)`` view of anything given along the array's ``Sr``, ``Sc`` and the
+    streamed ``T`` (extents, ``(start, len)`` boxes, block ids): WS streams M over a K × N
+    array, OS streams K over M × N, IS streams N over K × M."""
     if df == "ws":
-        return t_len, a_len, b_len
+        return t, a, b
     if df == "os":
-        return a_len, t_len, b_len
-    return b_len, a_len, t_len
-
-
-def _boxes(df: str, a, b, tt):
-    """``((m0, mlen), (ke0, kelen), (n0, nlen))`` of tiles from their ``(start, len)`` along
-    ``Sr``, ``Sc`` and ``T``."""
-    if df == "ws":
-        return tt, a, b
-    if df == "os":
-        return a, tt, b
-    return b, a, tt
-
-
-def _block_ids(df: str, ai, bi, ti):
-    """``(m, k, n)`` block ids of tiles (which operand blocks they share)."""
-    if df == "ws":
-        return ti, ai, bi
-    if df == "os":
-        return ai, ti, bi
-    return bi, ai, ti
+        return a, t, b
+    return b, a, t
 
 
 def _dense_k_span(start: np.ndarray, length: np.ndarray, k: int, pattern) -> np.ndarray:
@@ -203,7 +185,7 @@ class SystolicEngine:
 
         def need(d):
             a_len, b_len = min(d.get("a", 1) * rows, sr), min(d.get("b", 1) * cols, sc)
-            m_, ke, n_ = _extents(df, a_len, b_len, min(d.get("t", t), t))
+            m_, ke, n_ = _mkn(df, a_len, b_len, min(d.get("t", t), t))
             w = ke * n_ * eb + math.ceil(ke * n_ * idx_bits / 8)
             return {"act": m_ * math.ceil(ke * ratio) * eb, "weight": w, "out": m_ * n_ * eb}
 
@@ -222,9 +204,9 @@ class SystolicEngine:
         folds = (-(-alen[ai] // rows)) * (-(-blen[bi] // cols))
         compute = folds * (tlen[ti] + np.where(t0[ti] == 0, fold - t, 0))
         compute[0] -= 1
-        box = _boxes(df, (a0[ai], alen[ai]), (b0[bi], blen[bi]), (t0[ti], tlen[ti]))
+        box = _mkn(df, (a0[ai], alen[ai]), (b0[bi], blen[bi]), (t0[ti], tlen[ti]))
         (m_start, m_len), (ke_start, ke_len), (n_start, n_len) = box
-        mi, ki, ni = _block_ids(df, ai, bi, ti)
+        mi, ki, ni = _mkn(df, ai, bi, ti)
         k_len = _dense_k_span(ke_start, ke_len, work.k, pattern)
         act_b = m_len * k_len * eb
         w_b = ke_len * n_len * eb + -(-(ke_len * n_len * idx_bits) // 8)
