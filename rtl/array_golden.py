@@ -8,7 +8,7 @@ import numpy as np
 
 from hwsim._seed import check_seed
 
-from .golden import wrap
+from .golden import _operand, wrap
 from .timing import idx_width_for, validate_array_params
 
 __all__ = [
@@ -86,15 +86,6 @@ def golden_fold(params: ArrayParams, fold: Fold) -> np.ndarray:
 def golden_folds(params: ArrayParams, folds: list[Fold]) -> np.ndarray:
     """Results of a stream of folds, one row per activation row, in stream order."""
     return np.concatenate([golden_fold(params, f) for f in folds], axis=0)
-
-
-def _operand(rng, width, size, extremes):
-    lo, hi = -(1 << (width - 1)), (1 << (width - 1)) - 1
-    vals = rng.integers(lo, hi + 1, size=size, dtype=np.int64)
-    if extremes > 0:
-        pick = rng.random(size) < extremes
-        vals[pick] = rng.choice(np.array([lo, hi, lo, -1, 0]), size=int(pick.sum()))
-    return vals
 
 
 def random_folds(params: ArrayParams, n_folds: int, seed: int, *, fold_len=(1, 6),
