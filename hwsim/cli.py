@@ -12,11 +12,33 @@ from ._version import __version__
 from .errors import HwsimError
 from .result import envelope
 
-__all__ = ["main", "print_json", "print_summary", "build_parser", "UsageError", "output_file"]
+__all__ = [
+    "main", "print_json", "print_summary", "build_parser", "UsageError", "output_file",
+    "add_check_flags", "check_mode",
+]
 
 
 class UsageError(HwsimError, ValueError):
     """A command-line mistake found by a handler (not argparse): exit code 2, like argparse's."""
+
+
+def add_check_flags(parser: argparse.ArgumentParser, help_check: str) -> None:
+    """``--check [sampled|full]`` / ``--no-check``, the check modes of every run command
+    (DESIGN.md, contract 9). ``args.check`` is ``None`` (sampled), ``"sampled"``, ``"full"`` or
+    ``False``; :func:`check_mode` turns it into the library's ``check`` argument."""
+    chk = parser.add_mutually_exclusive_group()
+    chk.add_argument(
+        "--check", nargs="?", const="sampled",
+        default=None,  # sampled (a default equal to const would hide --check from the group)
+        choices=("sampled", "full"), help=help_check,
+    )
+    chk.add_argument("--no-check", dest="check", action="store_const", const=False,
+                     help="skip the functional check")
+
+
+def check_mode(value: Any) -> str | bool:
+    """The ``check`` argument of a run from the parsed ``--check`` / ``--no-check``."""
+    return "sampled" if value is None else value
 
 
 def output_file(text: str) -> str:

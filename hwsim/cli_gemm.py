@@ -35,7 +35,7 @@ SUMMARY_KEYS = (
 
 def register(subparsers) -> None:
     """Add ``gemm`` to the ``hwsim`` parser."""
-    from .cli import output_file
+    from .cli import add_check_flags, output_file
 
     p = subparsers.add_parser(
         "gemm",
@@ -58,19 +58,11 @@ def register(subparsers) -> None:
     p.add_argument("--array", default=None, metavar="RxC", help="override engine rows x cols")
     p.add_argument("--batch", type=int, default=1, help="batch (multiplies M)")
     p.add_argument("--training", action="store_true", help="SAT BDWP training (dense or N:M): forward, backward-data and weight-update GEMMs")
-    chk = p.add_mutually_exclusive_group()
-    chk.add_argument(
-        "--check",
-        nargs="?",
-        const="sampled",
-        default=None,  # sampled (a default equal to const would hide --check from the group)
-        choices=("sampled", "full"),
-        help="run the tiles the timing counted and compare their counts and outputs: a seeded "
+    add_check_flags(
+        p, "run the tiles the timing counted and compare their counts and outputs: a seeded "
         "sample of tiles incl. first, last and edge tiles (sampled, the default; bare --check)"
         " or every tile with a progress bar (full)",
     )
-    chk.add_argument("--no-check", dest="check", action="store_const", const=False,
-                     help="skip the functional check")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--trace", default=None, metavar="FILE.json", type=output_file,
                    help="write a Chrome trace (its folder must exist)")
@@ -79,7 +71,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .cli import print_json, print_summary
+    from .cli import check_mode, print_json, print_summary
     from .gemm import simulate_gemm
 
     res = simulate_gemm(
@@ -94,7 +86,7 @@ def _run(args: argparse.Namespace) -> int:
         batch=args.batch,
         array=args.array,
         training=args.training,
-        check="sampled" if args.check is None else args.check,
+        check=check_mode(args.check),
         seed=args.seed,
         trace=args.trace,
     )

@@ -9,10 +9,13 @@ __all__ = ["register"]
 
 
 def _dim(text: str) -> tuple[str, int]:
-    name, sep, value = text.partition("=")
-    if not sep or not name or not value.strip().isdigit() or int(value) < 1:
-        raise argparse.ArgumentTypeError(f"expected NAME=V with V a positive integer, got {text!r}")
-    return name.strip(), int(value)
+    """argparse type of one ``--dim NAME=V`` (:func:`mapper.cli_prune.parse_dims`)."""
+    from .cli_prune import parse_dims
+
+    try:
+        return next(iter(parse_dims([text]).items()))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:
@@ -25,16 +28,6 @@ def _positive(text: str) -> int:
     return v
 
 
-def _shape(text: str):
-    """``images=1x3x320x320`` or a bare ``1x3x320x320``."""
-    name, sep, dims = text.rpartition("=")
-    parts = dims.lower().split("x")
-    if not all(p.strip().isdigit() and int(p) >= 1 for p in parts):
-        raise argparse.ArgumentTypeError(
-            f"expected [NAME=]D1xD2x... with positive integers, got {text!r}")
-    return (name if sep else None), tuple(int(p) for p in parts)
-
-
 def _path(text: str) -> str:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a file path, got an empty string")
@@ -43,6 +36,8 @@ def _path(text: str) -> str:
 
 def register(subparsers) -> None:
     """Add ``run`` to the ``hwsim`` parser."""
+    from hwsim.cli import add_check_flags, output_file
+
     p = subparsers.add_parser(
         "run",
         help="simulate a whole network (zoo model, ONNX, SCALE-Sim CSV, GCN) in one run",
@@ -64,8 +59,9 @@ def register(subparsers) -> None:
     p.add_argument("--batch", type=_positive, default=1)
     p.add_argument("--dim", type=_dim, action="append", default=[], metavar="NAME=V",
                    help="bind an ONNX symbolic dimension (repeatable)")
-    p.add_argument("--input-shape", type=_shape, action="append", default=[],
-                   metavar="[NAME=]D1xD2..", help="shape of an ONNX input (repeatable)")
+    p.add_argument("--input-shape", action="append", default=[], metavar="[NAME=]D1xD2..",
+                   help="shape of an ONNX input (repeatable; NAME= may be omitted with one "
+                        "input)")
     p.add_argument("--passthrough", default="", metavar="Op1,Op2",
                    help="ONNX operators to treat as free")
     p.add_argument("--graph", type=_path, default=None, metavar="A.mtx", help="GCN adjacency")
@@ -73,17 +69,10 @@ def register(subparsers) -> None:
     p.add_argument("--hidden", type=_positive, default=None, help="GCN hidden width")
     p.add_argument("--mapping", type=_path, default=None, metavar="FILE.yaml",
                    help="engine overrides per layer name / op type")
-    chk = p.add_mutually_exclusive_group()
-    chk.add_argument("--check", nargs="?", const="sampled", default=None,
-                     choices=("sampled", "full"),
-                     help="functional check: ONNX models with weights end to end (always full "
-                          "outputs); otherwise every distinct GEMM against the tiles its timing "
-                          "counted, sampled (default; bare --check) or full")
-    chk.add_argument("--no-check", dest="check", action="store_const", const=False,
-                     help="skip the functional check")
+    add_check_flags(p, "functional check: ONNX models with weights end to end (always full "
+                       "outputs); otherwise every distinct GEMM against the tiles its timing "
+                       "counted, sampled (default; bare --check) or full")
     p.add_argument("--seed", type=int, default=0)
-    from hwsim.cli import output_file
-
     p.add_argument("--trace", type=output_file, default=None, metavar="FILE.json")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="print totals and layers as JSON")
@@ -94,38 +83,26 @@ def register(subparsers) -> None:
     p.set_defaults(func=_run)
 
 
-def _input_shapes(items):
-    if not items:
-        return None
-    if len(items) == 1 and items[0][0] is None:
-        return items[0][1]
-    if any(name is None for name, _ in items):
-        raise argparse.ArgumentTypeError("with several --input-shape, each needs NAME=")
-    return {name: shape for name, shape in items}
-
-
 def _run(args: argparse.Namespace) -> int:
-    from hwsim.cli import print_json
+    from hwsim.cli import UsageError, check_mode, print_json
+    from hwsim.errors import ShapeError
 
     from .api import load, prune
+    from .cli_prune import parse_input_shapes, unbound_dim_hint
     from .report import summary_text
     from .simulate import simulate_network
 
     if args.seed < 0:
         raise ValueError(f"seed must be a non-negative integer, not {args.seed}")
+    dims = dict(args.dim)
     try:
-        shapes = _input_shapes(args.input_shape)
-    except argparse.ArgumentTypeError as exc:
-        print(f"hwsim run: error: {exc} (see --help)", file=sys.stderr)
-        return 2
-    from hwsim.errors import ShapeError
-
-    from .cli_prune import unbound_dim_hint
-
+        shapes = parse_input_shapes(args.input_shape)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
     try:
         graph = load(
             args.model, batch=args.batch, seq_len=args.seq_len, kv_len=args.kv_len,
-            phase=args.phase, dims=dict(args.dim) or None, input_shapes=shapes,
+            phase=args.phase, dims=dims or None, input_shapes=shapes,
             passthrough=tuple(x for x in args.passthrough.split(",") if x),
             graph=args.graph, features=args.features, hidden=args.hidden, seed=args.seed,
         )
@@ -133,13 +110,12 @@ def _run(args: argparse.Namespace) -> int:
         hint = unbound_dim_hint(exc)
         if hint is None:
             raise
-        print(f"hwsim run: error: {hint} (see --help)", file=sys.stderr)
-        return 2
+        raise UsageError(hint) from None
     graph = prune(graph, args.sparsity, seed=args.seed)
     res = simulate_network(
         graph, args.arch, mapping=args.mapping, engine=args.engine, dataflow=args.dataflow,
         precision=args.precision, array=args.array, training=args.training,
-        check="sampled" if args.check is None else args.check,
+        check=check_mode(args.check),
         seed=args.seed, trace=args.trace,
     )
     if args.json:
