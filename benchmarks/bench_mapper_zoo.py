@@ -2,7 +2,9 @@
 
 Each case is a fresh ``python -m hwsim run ...`` (or a bare zoo build) process, start-up
 included; the wall time is the best of ``--repeat`` runs and the peak RSS is the child's
-``ru_maxrss``. SCALE-Sim v3's own whole-process times on the same topologies and arrays are the
+``ru_maxrss``; the CPU time (user + system) is printed beside the wall time, as a figure that a
+loaded machine disturbs less. Each case runs once first, uncounted, so that bytecode is compiled
+as in an installed tool. SCALE-Sim v3's own whole-process times on the same topologies and arrays are the
 figures measured on this machine and quoted in issue 7 (ResNet-18 on 32×32 WS: 165 s; BERT-base
 on 32×32 OS: 109 s); they are not re-measured here (SCALE-Sim is not a dependency).
 
@@ -49,9 +51,14 @@ CASES = [
 ]
 
 
-def _run(argv: list[str]) -> tuple[float, float]:
-    """(wall seconds, peak RSS MB) of one child process."""
+def _run(argv: list[str]) -> tuple[float, float, float]:
+    """(wall seconds, peak RSS MB, CPU seconds) of one child process.
+
+    The child may write bytecode (an installed tool has its ``.pyc`` files), so the first run
+    of a case, a warm-up, is not counted.
+    """
     env = dict(os.environ, PYTHONPATH=str(ROOT))
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE)
@@ -61,7 +68,7 @@ def _run(argv: list[str]) -> tuple[float, float]:
     if proc.returncode:
         raise SystemExit(f"failed ({proc.returncode}): {' '.join(argv)}\n"
                          f"{proc.stderr.read().decode()}")
-    return wall, usage.ru_maxrss / 1024
+    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
 
 
 def main(args: list[str] | None = None) -> int:
@@ -72,16 +79,20 @@ def main(args: list[str] | None = None) -> int:
     opts = p.parse_args(args)
     rows = []
     for label, argv, wall_target, rss_target, scalesim in CASES:
+        _run(argv)  # warm-up: bytecode compiled and cached
         runs = [_run(argv) for _ in range(opts.repeat)]
         wall, rss = min(r[0] for r in runs), max(r[1] for r in runs)
-        row = {"case": label, "wall_s": round(wall, 3), "peak_rss_mb": round(rss, 1),
+        cpu = min(r[2] for r in runs)
+        row = {"case": label, "wall_s": round(wall, 3), "cpu_s": round(cpu, 3),
+               "peak_rss_mb": round(rss, 1),
                "wall_target_s": wall_target, "rss_target_mb": rss_target,
                "scalesim_s": scalesim,
                "speedup_vs_scalesim": round(scalesim / wall, 1) if scalesim else None}
         rows.append(row)
         extra = f"  {row['speedup_vs_scalesim']}x faster than SCALE-Sim" if scalesim else ""
         target = f"  (target <= {wall_target} s)" if wall_target else ""
-        print(f"{label:55s} {wall:7.2f} s {rss:7.0f} MB{target}{extra}", flush=True)
+        print(f"{label:55s} {wall:7.2f} s (cpu {cpu:5.2f} s) {rss:7.0f} MB{target}{extra}",
+              flush=True)
     if opts.json:
         opts.json.write_text(json.dumps({"load": os.getloadavg(), "cases": rows}, indent=1))
     return 0

@@ -18,6 +18,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
 from .result import RunResult
 from .schedule import ScheduleStats
 
@@ -132,7 +134,7 @@ def combine_results(
         component over the run's cycles; ``counters["energy_breakdown"]`` splits it by
         component and action (:mod:`hwsim.energy`).
     """
-    import pandas as pd
+    from ._lazy import frame_of_records
 
     e_dram = float(arch.energy.dram_pj_per_byte)
     per_cycle = arch.dram.bandwidth_gbps * 1e9 / (arch.clock_mhz * 1e6)  # DRAM bytes per cycle
@@ -157,7 +159,7 @@ def combine_results(
         }
         row.update(r.extra)
         rows.append(row)
-    table = pd.DataFrame(rows, columns=list(LAYER_COLUMNS) + [
+    table = frame_of_records(rows, list(LAYER_COLUMNS) + [
         c for c in (rows[0] if rows else {}) if c not in LAYER_COLUMNS
     ])
     cycles = int(sched.cycles)
@@ -196,7 +198,7 @@ def combine_results(
         dram_write_bytes=sched.dram_write_bytes,
         sram_read_bytes=sum(r.sram_read_bytes for r in records),
         sram_write_bytes=sum(r.sram_write_bytes for r in records),
-        energy_pj=(float(table["energy_pj"].sum()) if rows else 0.0) + static_pj,
+        energy_pj=float(np.sum([row["energy_pj"] for row in rows], dtype=np.float64)) + static_pj,
         events=sched.events,
         check=check,
         check_reason=check_reason,

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd  # every result carries a table: import once here, not inside a timed run
 
 from . import sparsity as sp
+from ._lazy import Deferred
 from ._seed import check_seed
 from .arch import GEMM_KINDS, Architecture, load_arch
 from .check import ACT_BLOCK_ROWS, _check, activation_rows, reference_product
@@ -192,7 +192,14 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
     return weight, act, reason
 
 
-def _table(plan: TilePlan, st: PipelineStats):
+def _table(plan: TilePlan, st: PipelineStats) -> Deferred:
+    """The per-tile table of a GEMM run, built (with pandas) when it is first read."""
+    return Deferred(lambda: _tile_frame(plan, st))
+
+
+def _tile_frame(plan: TilePlan, st: PipelineStats):
+    import pandas as pd
+
     cols: dict[str, Any] = {"tile": np.arange(plan.num_tiles)}
     if plan.tiles is not None and len(plan.tiles) == plan.num_tiles:
         for c in plan.tiles.columns:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["DramModel", "DramChannel", "Transfer", "OnChipBuffer", "check_fits", "check_tile_fits"]
 
 
-@dataclass
+@dataclass(slots=True)
 class DramChannel:
     """One DRAM/HBM channel: a FIFO server of its data bus.
 
@@ -125,15 +125,28 @@ class DramModel:
         self.burst_bytes = int(dram.burst_bytes)
         self.energy_pj = 0.0
         self.log: list[Transfer] = []
-        self.channels = [DramChannel(i) for i in range(dram.channels)]
+        self.n_channels = int(dram.channels)
+        # per-channel state as arrays: a transfer books all its shares in a few array steps
+        self._free = np.zeros(self.n_channels, dtype=np.float64)
+        self._busy = np.zeros(self.n_channels, dtype=np.int64)
+        self._served = np.zeros(self.n_channels, dtype=np.int64)
         self.bytes_per_cycle = dram.bytes_per_cycle_per_channel(self.clock_mhz)
         self.latency_cycles = dram.latency_cycles(self.clock_mhz)
         self._next_channel = 0
+        self._share_cache: dict[tuple[int, int], tuple] = {}
+
+    @property
+    def channels(self) -> list[DramChannel]:
+        """Per-channel state now (a snapshot)."""
+        return [
+            DramChannel(i, float(self._free[i]), int(self._busy[i]), int(self._served[i]))
+            for i in range(self.n_channels)
+        ]
 
     @property
     def busy_cycles(self) -> list[int]:
         """Data-bus busy cycles of each channel."""
-        return [c.busy_cycles for c in self.channels]
+        return self._busy.tolist()
 
     @property
     def bursts(self) -> int:
@@ -169,7 +182,7 @@ class DramModel:
         """``(channel, bytes)`` shares of a transfer starting at the next channel (no side effect)."""
         if nbytes <= 0:
             return []
-        n_ch = len(self.channels)
+        n_ch = self.n_channels
         g = self.dram.granule_bytes
         granules = -(-nbytes // g)
         last = nbytes - (granules - 1) * g
@@ -183,27 +196,70 @@ class DramModel:
             shares.append(((self._next_channel + j) % n_ch, size))
         return shares
 
-    def _transfer(self, op: str, nbytes: int, tag: str, bursts: int):
-        env = self.env
-        now = env.now
+    def start(self, op: str, nbytes: int, *, tag: str = "", bursts: int | None = None) -> float:
+        """Book a transfer issued now on the channels and return the time its data is done.
+
+        The same booking as :meth:`read` / :meth:`write` without a SimPy process: the caller
+        waits ``done - env.now`` itself (:mod:`hwsim.pipeline` does, one timeout a transfer).
+
+        Parameters
+        ----------
+        op : {"read", "write"}
+        nbytes : int
+            Payload bytes.
+        tag : str
+            Label of the transfer in :attr:`log`.
+        bursts : int, optional
+            As :meth:`read`.
+
+        Returns
+        -------
+        float
+            Cycle at which the last share's data has arrived.
+        """
+        n = _byte_count(nbytes)
+        return self._book(op, n, tag, self._bursts(n, bursts))
+
+    def _shares(self, bus: int) -> tuple:
+        """``(channels, bytes, bus cycles)`` arrays of ``bus`` bytes from the next channel, and
+        the channel after the last granule (memoised: a network moves the same few sizes over
+        and over)."""
+        key = (bus, self._next_channel)
+        hit = self._share_cache.get(key)
+        if hit is None:
+            split = self.split(bus)
+            idx = np.array([c for c, _ in split], dtype=np.intp)
+            size = np.array([b for _, b in split], dtype=np.int64)
+            busy = np.array([math.ceil(b / self.bytes_per_cycle - 1e-9) for _, b in split],
+                            dtype=np.int64)
+            nxt = (self._next_channel + -(-bus // self.dram.granule_bytes)) % self.n_channels
+            hit = (idx, size, busy, nxt)
+            if len(self._share_cache) >= 4096:
+                self._share_cache.clear()
+            self._share_cache[key] = hit
+        return hit
+
+    def _book(self, op: str, nbytes: int, tag: str, bursts: int) -> float:
+        now = self.env.now
         done = now
         bus = bursts * self.burst_bytes  # what the channels carry
-        shares = self.split(bus)
         if bus > 0:
-            self._next_channel = (self._next_channel + -(-bus // self.dram.granule_bytes)) % len(
-                self.channels
-            )
-        for ch_index, size in shares:
-            ch = self.channels[ch_index]
-            busy = math.ceil(size / self.bytes_per_cycle - 1e-9)
-            start = max(now, ch.free_at)
-            ch.free_at = start + busy
-            ch.busy_cycles += busy
-            ch.transfers += 1
-            end_data = ch.free_at + self.latency_cycles
-            done = max(done, end_data)
+            idx, size, busy, self._next_channel = self._shares(bus)
+            # a FIFO server grants at max(now, free_at); shares of one transfer are on
+            # distinct channels
+            begin = np.maximum(self._free[idx], now)
+            end = begin + busy
+            self._free[idx] = end
+            self._busy[idx] += busy
+            self._served[idx] += 1
+            last = float(end.max()) + self.latency_cycles
+            done = last if last > done else done
             if self.record:
-                self.log.append(Transfer(op, tag, ch_index, size, start, ch.free_at, end_data))
+                lat = self.latency_cycles
+                self.log.extend(
+                    Transfer(op, tag, int(c), int(n), float(b), float(e), float(e) + lat)
+                    for c, n, b, e in zip(idx, size, begin, end, strict=True)
+                )
         if op == "read":
             self.read_bytes += nbytes
             self.read_bursts += bursts
@@ -212,8 +268,13 @@ class DramModel:
             self.write_bursts += bursts
         if self.energy is not None:
             self.energy_pj += bus * self.energy.dram_pj_per_byte
+        return done
+
+    def _transfer(self, op: str, nbytes: int, tag: str, bursts: int):
+        now = self.env.now
+        done = self._book(op, nbytes, tag, bursts)
         if done > now:
-            yield env.timeout(done - now)
+            yield self.env.timeout(done - now)
         return done
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,7 +20,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engines.base import TilePlan
 
 __all__ = [
-    "PipelineStats", "PlanTimes", "EngineSlots", "Turn", "CountingEnvironment", "plan_process",
+    "PipelineStats", "PlanTimes", "BufferSlots", "EngineSlots", "Turn", "CountingEnvironment", "plan_process",
     "run_tiles", "trace_document", "write_trace",
 ]
 
@@ -119,12 +121,48 @@ class PlanTimes:
         return cls(*z)
 
 
+class BufferSlots:
+    """The slots of one double buffer: a counting semaphore with a FIFO of waiting events.
+
+    :meth:`take` grants a free slot at once (no SimPy event: the caller goes on in the same
+    step) or returns the event that :meth:`give` triggers when a slot is handed back, in the
+    order the takers asked. Granting without an event keeps a tile's bookkeeping to its load,
+    compute and store timeouts (a network run has tens of thousands of tiles).
+    """
+
+    __slots__ = ("env", "capacity", "level", "_waiting")
+
+    def __init__(self, env: simpy.Environment, slots: int):
+        self.env = env
+        self.capacity = int(slots)
+        self.level = int(slots)
+        self._waiting: deque = deque()
+
+    def take(self) -> simpy.Event | None:
+        """Take a slot: ``None`` when one was free, else the event the caller must wait for."""
+        if self.level > 0 and not self._waiting:
+            self.level -= 1
+            return None
+        ev = self.env.event()
+        self._waiting.append(ev)
+        return ev
+
+    def give(self) -> None:
+        """Hand a slot back (to the first waiter, when there is one)."""
+        if self._waiting:
+            self._waiting.popleft().succeed()
+        elif self.level < self.capacity:
+            self.level += 1
+        else:
+            raise RuntimeError("a buffer slot was given back that was never taken")
+
+
 @dataclass
 class EngineSlots:
     """The double buffers of one engine, shared by every plan that runs on it in one environment.
 
-    ``inputs`` and ``outputs`` are SimPy containers of ``slots`` buffer slots. Plans run on an
-    engine in a static order (the order their processes are created, as an offline schedule
+    ``inputs`` and ``outputs`` are :class:`BufferSlots` of ``slots`` buffer slots. Plans run on
+    an engine in a static order (the order their processes are created, as an offline schedule
     fixes it): ``loads_done`` is the event that the previous plan has issued all of its loads,
     ``computed`` the event that it has finished computing. A plan loads after the previous
     plan's loads, as soon as a slot frees (cross-plan double buffering, bounded by the buffer),
@@ -133,18 +171,15 @@ class EngineSlots:
     earlier plan's buffer slots.
     """
 
-    inputs: simpy.Container
-    outputs: simpy.Container
+    inputs: BufferSlots
+    outputs: BufferSlots
     loads_done: simpy.Event | None = None
     computed: simpy.Event | None = None
 
     @classmethod
     def new(cls, env: simpy.Environment, slots: int = 2) -> EngineSlots:
         """Fresh slots for one engine in ``env``."""
-        return cls(
-            inputs=simpy.Container(env, capacity=slots, init=slots),
-            outputs=simpy.Container(env, capacity=slots, init=slots),
-        )
+        return cls(inputs=BufferSlots(env, slots), outputs=BufferSlots(env, slots))
 
     def take_turn(self, env: simpy.Environment) -> Turn:
         """The next place in this engine's static order (call in the order the plans run)."""
@@ -162,6 +197,19 @@ class Turn:
     my_loads: simpy.Event
     prev_compute: simpy.Event | None
     my_compute: simpy.Event
+
+
+def _transfer(env: simpy.Environment, dram: Any, op: str, nbytes: int, tag: str) -> simpy.Event:
+    """The event a DRAM transfer issued now completes on.
+
+    :class:`~hwsim.memory.DramModel` books it at once and the wait is one timeout; any other
+    DRAM model (a reference in the tests) runs its own ``read`` / ``write`` process.
+    """
+    book = getattr(dram, "start", None)
+    if book is not None:
+        now = env.now
+        return env.timeout(book(op, nbytes, tag=tag) - now)
+    return (dram.read if op == "read" else dram.write)(nbytes, tag=tag)
 
 
 def plan_process(
@@ -212,12 +260,11 @@ def plan_process(
     turn = turn if turn is not None else engine.take_turn(env)
     prev_loads, my_loads = turn.prev_loads, turn.my_loads
     prev_compute, my_compute = turn.prev_compute, turn.my_compute
-    issued = simpy.Store(env)
+    labels = getattr(dram, "record", True)  # transfer tags are only kept in a recorded log
+    issued: list = []  # per tile: the event its load completes on (None: nothing to load)
+    want: list = [None]  # the compute loop's event while it waits for the next load to issue
 
-    def load_one(i: int):
-        t.load_start[i] = env.now
-        if load[i]:
-            yield dram.read(load[i], tag=f"{tag}load {i}")
+    def loaded(i: int, _ev) -> None:
         t.load_end[i] = env.now
 
     def loader():
@@ -226,17 +273,27 @@ def plan_process(
         if load_after is not None:
             yield load_after
         for i in range(n):
-            yield engine.inputs.get(1)
-            yield issued.put(env.process(load_one(i)))
+            slot = engine.inputs.take()
+            if slot is not None:
+                yield slot
+            t.load_start[i] = env.now
+            if load[i]:
+                ev = _transfer(env, dram, "read", load[i], f"{tag}load {i}" if labels else "")
+                ev.callbacks.append(partial(loaded, i))
+            else:
+                t.load_end[i] = env.now
+                ev = None
+            issued.append(ev)
+            if want[0] is not None:
+                w, want[0] = want[0], None
+                w.succeed()
         my_loads.succeed()
 
-    pending: list = []
-
-    def storer(i: int):
-        yield dram.write(store[i], tag=f"{tag}store {i}")
+    def stored(i: int, _ev) -> None:
         t.store_end[i] = env.now
-        yield engine.outputs.put(1)
+        engine.outputs.give()
 
+    pending: list = []
     env.process(loader())
     if ready is not None:
         yield ready
@@ -244,24 +301,33 @@ def plan_process(
         yield prev_compute
     t.acquired = env.now
     for i in range(n):
-        done = yield issued.get()
-        yield done
-        yield engine.outputs.get(1)
+        if len(issued) <= i:
+            want[0] = env.event()
+            yield want[0]
+        ev = issued[i]
+        if ev is not None and not ev.processed:
+            yield ev
+        slot = engine.outputs.take()
+        if slot is not None:
+            yield slot
         t.compute_start[i] = env.now
         if comp[i]:
             yield env.timeout(comp[i])
         t.compute_end[i] = env.now
-        yield engine.inputs.put(1)
+        engine.inputs.give()
         if store[i]:
-            pending.append(env.process(storer(i)))
+            ev = _transfer(env, dram, "write", store[i], f"{tag}store {i}" if labels else "")
+            ev.callbacks.append(partial(stored, i))
+            pending.append(ev)
         else:
             t.store_end[i] = env.now
-            yield engine.outputs.put(1)
+            engine.outputs.give()
     my_compute.succeed()
     if n == 0 and not my_loads.triggered:
         yield my_loads
-    if pending:
-        yield env.all_of(pending)
+    for ev in pending:
+        if not ev.processed:
+            yield ev
     t.done = env.now
     return t
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from ._io import atomic_write_bytes, atomic_write_text
+from ._lazy import Deferred, deferred_field, raw
 from ._version import __version__
 
 __all__ = ["SCHEMA_VERSION", "RunResult", "CHECK_STATES", "envelope"]
@@ -100,7 +101,7 @@ class RunResult:
     seed: int | None = None
     counters: dict[str, Any] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
-    table: Any = field(default=None, repr=False, compare=False)
+    table: Any = field(default=deferred_field(), repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.check not in CHECK_STATES:
@@ -166,11 +167,17 @@ class RunResult:
         for k, v in self.counters.items():
             out[k] = _plain(v)
         out["params"] = {k: _plain(v) for k, v in self.params.items()}
-        if self.kind in ("network", "training") and self.table is not None:
-            out["layers"] = [
-                {str(k): _plain(v) for k, v in row.items()}
-                for row in self.table.to_dict(orient="records")
-            ]
+        if self.kind in ("network", "training"):
+            stored = raw(self, "table")
+            if isinstance(stored, Deferred) and stored.records is not None:  # no DataFrame yet
+                cols = stored.columns
+                rows = [{c: row.get(c) for c in cols} for row in stored.records]
+            elif self.table is not None:
+                rows = self.table.to_dict(orient="records")
+            else:
+                rows = None
+            if rows is not None:
+                out["layers"] = [{str(k): _plain(v) for k, v in row.items()} for row in rows]
         return out
 
     def to_json(self, path: str | Path | None = None) -> str:

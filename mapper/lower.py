@@ -20,7 +20,7 @@ the engine datapath's precision (``precision``), whatever the model's dtype.
 
 from __future__ import annotations
 
-import dataclasses
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,7 +71,9 @@ class LoweredOp:
 def concat_plans(plans: list[TilePlan], engine: str) -> TilePlan:
     """Plans run back to back as one plan (groups, heads, batch of identical GEMMs)."""
     if len(plans) == 1:
-        return dataclasses.replace(plans[0], notes=dict(plans[0].notes))
+        one = copy.copy(plans[0])  # keeps its tile table unbuilt (hwsim._lazy)
+        one.notes = dict(one.notes)
+        return one
     cat = {f: np.concatenate([getattr(p, f) for p in plans]) for f in (
         "compute_cycles", "load_bytes", "store_bytes", "performed_macs", "sram_read_bytes",
         "sram_write_bytes", "act_load_bytes")}
@@ -322,8 +324,8 @@ def _apply_residency(lo: LoweredOp, arch: Any, eb: int) -> None:
     if isinstance(lo.op, (GemmOp, MatMulOp)):
         load = p.load_bytes - (p.act_load_bytes if lo.inputs_on_chip else 0)
         store = p.store_bytes if not lo.on_chip_out else np.zeros_like(p.store_bytes)
-        lo.plan = dataclasses.replace(
-            p, load_bytes=load, store_bytes=store,
+        lo.plan = p.evolve(
+            load_bytes=load, store_bytes=store,
             act_load_bytes=np.zeros_like(load) if lo.inputs_on_chip else p.act_load_bytes,
         )
     elif isinstance(lo.op, (VectorOp, DataOp)):

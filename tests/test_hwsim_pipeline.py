@@ -113,7 +113,8 @@ def test_events_grow_with_tiles_not_cycles():
     huge_compute = run_tiles(_plan(10, 10**9, 1000, 500), _arch())
     assert big.events > 5 * small.events
     assert huge_compute.events == small.events
-    assert 5 * 10 < small.events < 30 * 10
+    # at least a load, a compute and a store timeout per tile; slots add no events when free
+    assert 3 * 10 <= small.events < 8 * 10
 
 
 def test_zero_tiles():

@@ -139,12 +139,11 @@ def check_work(work: Any, kinds: tuple[str, ...] | None = None) -> None:
 
 
 def tiles_frame(**cols: np.ndarray):
-    """Per-tile coordinate table (pandas) for traces; ``None`` when pandas is unavailable."""
-    try:
-        import pandas as pd
-    except ImportError:  # pragma: no cover - pandas is a dependency
-        return None
-    return pd.DataFrame({k: np.asarray(v, dtype=np.int64) for k, v in cols.items()})
+    """Per-tile coordinate table for ``TilePlan.tiles``: a pandas DataFrame built on first read
+    (a network run that reads no tile table never imports pandas)."""
+    from .._lazy import frame_of_columns
+
+    return frame_of_columns({k: np.asarray(v, dtype=np.int64) for k, v in cols.items()})
 
 
 #: Largest integer float64 (resp. float32) represents exactly: sums below it are exact.

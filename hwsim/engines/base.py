@@ -11,10 +11,13 @@ the schedule the timing counted (contracts 4 and 9).
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
+
+from .._lazy import deferred_field
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..arch import Architecture
@@ -122,7 +125,7 @@ class TilePlan:
     sram_read_bytes: np.ndarray
     sram_write_bytes: np.ndarray
     buffer_bytes: int
-    tiles: Any = None
+    tiles: Any = deferred_field()
     notes: dict[str, Any] = field(default_factory=dict)
     act_load_bytes: Any = None
     operands: dict[str, Any] | None = None
@@ -151,6 +154,16 @@ class TilePlan:
             if a.size != self.load_bytes.size or (a > self.load_bytes).any() or (a < 0).any():
                 raise ValueError("TilePlan.act_load_bytes must be a per-tile part of load_bytes")
             self.act_load_bytes = a
+
+    def evolve(self, **changes: Any) -> TilePlan:
+        """A copy with ``changes`` applied and validated, its tile table left unbuilt.
+
+        (``dataclasses.replace`` would read every field, building the table with pandas.)
+        """
+        new = copy.copy(self)
+        new.__dict__.update(changes)
+        new.__post_init__()
+        return new
 
     @property
     def num_tiles(self) -> int:

@@ -87,7 +87,7 @@ def _decode_columns(arch, n, w_elems, meta_bits, eb, work, fill) -> int:
     channel imbalance), at most 64 tiles. A compute-bound GEMV balances the first load
     against the per-tile fill instead: ``T = sqrt(bus / fill)``.
     """
-    total_bytes = w_elems.sum() * eb + meta_bits.sum() / 8
+    total_bytes = _total(w_elems) * eb + _total(meta_bits) / 8
     col_bytes = total_bytes / max(1, n)
     bus = total_bytes / (arch.dram.bandwidth_gbps * 1e9 / (arch.clock_mhz * 1e6))
     lat = arch.dram.latency_cycles(arch.clock_mhz)
@@ -125,11 +125,11 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
         return np.broadcast_to(window_nnz(w[:, :1], window, kind), (-(-k // window), n))
     nw = -(-k // window)
     full, rest = divmod(k, window)
-    if kind == "dense":
-        out = np.full((nw, n), window, dtype=np.int64)
+    if kind == "dense":  # every column alike: a read-only broadcast of one column
+        col = np.full((nw, 1), window, dtype=np.int64)
         if rest:
-            out[-1] = rest
-        return out
+            col[-1] = rest
+        return np.broadcast_to(col, (nw, n))
     nz = w != 0
     # Count in a narrow type (a window holds < 2**15 rows here) to keep the pass cache-sized.
     acc = np.int16 if window < 2**15 else np.int64
@@ -139,6 +139,42 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
     if rest:
         out[full] = nz[full * window :].sum(axis=0, dtype=np.int64)
     return out
+
+
+def _nonzeros(weight: np.ndarray) -> int:
+    """Nonzeros of ``weight``; a broadcast column (pattern weight) is counted once."""
+    w = np.asarray(weight)
+    if w.ndim == 2 and w.shape[1] > 1 and w.strides[1] == 0:
+        return int(np.count_nonzero(w[:, :1])) * w.shape[1]
+    return int(np.count_nonzero(w))
+
+
+def _broadcast_cols(a: np.ndarray) -> bool:
+    return a.ndim == 2 and a.shape[1] > 1 and a.strides[1] == 0
+
+
+def _total(a: np.ndarray) -> int:
+    """Sum of a (windows, N) count array; a column-broadcast one is summed once."""
+    if _broadcast_cols(a):
+        return int(a[:, 0].sum()) * a.shape[1]
+    return int(a.sum())
+
+
+def _tile_sums(a: np.ndarray, wst: np.ndarray, n0: np.ndarray) -> np.ndarray:
+    """Per ``(k tile, n tile)`` sums of a (windows, N) array: columns first, so a
+    column-broadcast array (pattern weight) is reduced without being expanded."""
+    if _broadcast_cols(a):
+        cols = a[:, :1] * np.diff(np.append(n0, a.shape[1]))[None, :]
+    else:
+        cols = np.add.reduceat(a, n0, axis=1)
+    return np.add.reduceat(cols, wst, axis=0)
+
+
+def _densest(stored: np.ndarray, full: np.ndarray) -> float:
+    """Largest ``stored / full`` over windows and columns (column 0 when both broadcast)."""
+    if _broadcast_cols(stored) and _broadcast_cols(full):
+        stored, full = stored[:, :1], full[:, :1]
+    return float((stored / np.maximum(1, full)).max(initial=0))
 
 
 def chain_passes(
@@ -169,12 +205,17 @@ def chain_passes(
     s = np.asarray(counts, dtype=np.int64)
     starts = np.zeros(1, dtype=np.int64) if col_starts is None else np.asarray(col_starts)
     per_pass = cascade // group
-    segs = -(-s // group)
     if s.shape[1] == 0:
         z = np.zeros((s.shape[0], starts.size), dtype=np.int64)
         return z, z, z
-    groups = np.add.reduceat(segs, starts, axis=1)
-    nonempty = np.add.reduceat((s > 0).astype(np.int64), starts, axis=1)
+    if _broadcast_cols(s):  # every column alike (pattern weight): a tile is width x column 0
+        width = np.diff(np.append(starts, s.shape[1]))[None, :]
+        groups = -(-s[:, :1] // group) * width
+        nonempty = (s[:, :1] > 0).astype(np.int64) * width
+    else:
+        segs = -(-s // group)
+        groups = np.add.reduceat(segs, starts, axis=1)
+        nonempty = np.add.reduceat((s > 0).astype(np.int64), starts, axis=1)
     passes = -(-groups // per_pass)
     cut = np.where(per_pass > 1, np.maximum(passes - 1, 0), 0)  # g = L never cuts a segment
     return passes, groups, nonempty + cut
@@ -215,7 +256,7 @@ def chain_efficiency(
     """
     window = cascade if window is None else int(window)
     s = window_nnz(weight, window, kind) if counts is None else counts
-    useful = int(np.count_nonzero(weight)) if kind == "dense" else int(s.sum())
+    useful = _nonzeros(weight) if kind == "dense" else _total(s)
     p_cfg = int(chain_passes(s, group, cascade)[0].sum())
     p_fix = int(chain_passes(s, cascade, cascade)[0].sum())
     eff_c = useful / (p_cfg * cascade) if p_cfg else 1.0
@@ -242,8 +283,9 @@ def _stored_weight(work, kind, s, window, K, N, w):
         per_pos = np.zeros(s.shape[0] * window, dtype=np.int64)
         per_pos[starts] = np.minimum(pattern.n, np.minimum(pattern.m, K - starts))
         win_slots = per_pos.reshape(-1, window).sum(axis=1)  # slots per window and column
-        w_elems = np.repeat(win_slots[:, None], N, axis=1)
-        return w_elems, w_elems * pattern.idx_bits
+        shape = (win_slots.size, N)  # the same in every column: broadcast, not repeated
+        return (np.broadcast_to(win_slots[:, None], shape),
+                np.broadcast_to(win_slots[:, None] * pattern.idx_bits, shape))
     if kind == "block":
         b = int(work.sparsity.block)
         meta_bits = (s // b) * max(1, (-(-K // b) - 1).bit_length()) // b
@@ -284,8 +326,8 @@ class DspChainEngine:
         w_elems, meta_bits = _stored_weight(work, kind, s, window, K, N, w)
         decode = M == 1
 
-        dens = float((w_elems / np.maximum(1, window_nnz(w, window, "dense"))).max(initial=0))
-        meta = float((meta_bits / np.maximum(1, window_nnz(w, window, "dense"))).max(initial=0))
+        full = window_nnz(w, window, "dense")
+        dens, meta = _densest(w_elems, full), _densest(meta_bits, full)
 
         def need(d):  # one slot per role; weight: the densest window of any column, bounded
             tm, tk, tn = min(d["m"], M), min(d["k"], K), min(d["n"], N)
@@ -310,9 +352,9 @@ class DspChainEngine:
         p_kn = np.add.reduceat(passes_wn, wst, axis=0)
         g_kn = np.add.reduceat(groups_wn, wst, axis=0)
         ps_kn = np.add.reduceat(psums_wn, wst, axis=0)
-        e_kn = np.add.reduceat(np.add.reduceat(w_elems, wst, axis=0), n0, axis=1)
-        b_kn = np.add.reduceat(np.add.reduceat(meta_bits, wst, axis=0), n0, axis=1)
-        u_kn = np.add.reduceat(np.add.reduceat(s, wst, axis=0), n0, axis=1)
+        e_kn = _tile_sums(w_elems, wst, n0)
+        b_kn = _tile_sums(meta_bits, wst, n0)
+        u_kn = _tile_sums(s, wst, n0)
         ni, mi, ki = grid3(n0.size, m0.size, k0.size)
         tm, tk, tn = mlen[mi], klen[ki], nlen[ni]
         passes = tm * p_kn[ki, ni]
@@ -324,7 +366,7 @@ class DspChainEngine:
         load_a, load_w, store = reuse_traffic(mi, ki, ni)
         eff = chain_efficiency(w, g, kind, cascade=L, counts=s)
         useful = (
-            int(M * np.count_nonzero(w)) if kind == "dense" else int((tm * u_kn[ki, ni]).sum())
+            M * _nonzeros(w) if kind == "dense" else int((tm * u_kn[ki, ni]).sum())
         )
         return TilePlan(
             engine=engine_name,
