@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -122,12 +123,13 @@ class PlanTimes:
 
 
 class BufferSlots:
-    """The slots of one double buffer: a counting semaphore with a FIFO of waiting events.
+    """The slots of one double buffer: a counting semaphore with a FIFO of waiters.
 
     :meth:`take` grants a free slot at once (no SimPy event: the caller goes on in the same
-    step) or returns the event that :meth:`give` triggers when a slot is handed back, in the
-    order the takers asked. Granting without an event keeps a tile's bookkeeping to its load,
-    compute and store timeouts (a network run has tens of thousands of tiles).
+    step); otherwise the caller waits, in the order the takers asked, on an event
+    (:meth:`take`) or a callback (:meth:`take_or_call`) that :meth:`give` triggers or calls when
+    a slot is handed back. Granting without events keeps a tile's cost to its load, compute
+    and store timeouts (a network run has tens of thousands of tiles).
     """
 
     __slots__ = ("env", "capacity", "level", "_waiting")
@@ -147,10 +149,23 @@ class BufferSlots:
         self._waiting.append(ev)
         return ev
 
+    def take_or_call(self, then: Callable[[], None]) -> bool:
+        """Take a slot: ``True`` when one was free, else ``then()`` is called when it is handed
+        over (from :meth:`give`, at that simulated time)."""
+        if self.level > 0 and not self._waiting:
+            self.level -= 1
+            return True
+        self._waiting.append(then)
+        return False
+
     def give(self) -> None:
         """Hand a slot back (to the first waiter, when there is one)."""
         if self._waiting:
-            self._waiting.popleft().succeed()
+            w = self._waiting.popleft()
+            if isinstance(w, simpy.Event):
+                w.succeed()
+            else:
+                w()
         elif self.level < self.capacity:
             self.level += 1
         else:
@@ -267,34 +282,49 @@ def plan_process(
     def loaded(i: int, _ev) -> None:
         t.load_end[i] = env.now
 
-    def loader():
-        if prev_loads is not None and not prev_loads.triggered:
-            yield prev_loads
-        if load_after is not None:
-            yield load_after
-        for i in range(n):
-            slot = engine.inputs.take()
-            if slot is not None:
-                yield slot
-            t.load_start[i] = env.now
-            if load[i]:
-                ev = _transfer(env, dram, "read", load[i], f"{tag}load {i}" if labels else "")
-                ev.callbacks.append(partial(loaded, i))
-            else:
-                t.load_end[i] = env.now
-                ev = None
-            issued.append(ev)
-            if want[0] is not None:
-                w, want[0] = want[0], None
-                w.succeed()
+    def issue() -> None:
+        """Load the next tile into the input slot just taken."""
+        i = len(issued)
+        t.load_start[i] = env.now
+        if load[i]:
+            ev = _transfer(env, dram, "read", load[i], f"{tag}load {i}" if labels else "")
+            ev.callbacks.append(partial(loaded, i))
+        else:
+            t.load_end[i] = env.now
+            ev = None
+        issued.append(ev)
+        if want[0] is not None:
+            w, want[0] = want[0], None
+            w.succeed()
+
+    def next_loads() -> None:
+        """The loader, as callbacks: issue loads while input slots are free, then wait for one
+        (:meth:`BufferSlots.take_or_call` calls back here); no process, no wake-up events."""
+        while len(issued) < n:
+            if not engine.inputs.take_or_call(after_wait):
+                return
+            issue()
         my_loads.succeed()
+
+    def after_wait() -> None:
+        issue()
+        next_loads()
+
+    def start_loads(*_ev) -> None:
+        if load_after is not None and load_after.callbacks is not None:
+            load_after.callbacks.append(start_loads)  # inputs from DRAM not written yet
+            return
+        next_loads()
 
     def stored(i: int, _ev) -> None:
         t.store_end[i] = env.now
         engine.outputs.give()
 
     pending: list = []
-    env.process(loader())
+    if prev_loads is not None and not prev_loads.triggered:
+        prev_loads.callbacks.append(start_loads)  # loads follow the previous plan's loads
+    else:
+        start_loads()
     if ready is not None:
         yield ready
     if prev_compute is not None and not prev_compute.triggered:
@@ -314,7 +344,6 @@ def plan_process(
         if comp[i]:
             yield env.timeout(comp[i])
         t.compute_end[i] = env.now
-        engine.inputs.give()
         if store[i]:
             ev = _transfer(env, dram, "write", store[i], f"{tag}store {i}" if labels else "")
             ev.callbacks.append(partial(stored, i))
@@ -322,6 +351,7 @@ def plan_process(
         else:
             t.store_end[i] = env.now
             engine.outputs.give()
+        engine.inputs.give()  # after the store is booked: the next load (booked at once) follows
     my_compute.succeed()
     if n == 0 and not my_loads.triggered:
         yield my_loads
