@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import heapq
 import math
 from collections import deque
 from collections.abc import Callable
@@ -21,7 +22,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from .engines.base import TilePlan
 
 __all__ = [
-    "PipelineStats", "PlanTimes", "BufferSlots", "EngineSlots", "Turn", "CountingEnvironment", "plan_process",
+    "PipelineStats", "PlanTimes", "BufferSlots", "ReleaseSlots", "EngineSlots", "Turn", "CountingEnvironment", "plan_process",
     "run_tiles", "trace_document", "write_trace",
 ]
 
@@ -123,31 +124,20 @@ class PlanTimes:
 
 
 class BufferSlots:
-    """The slots of one double buffer: a counting semaphore with a FIFO of waiters.
+    """The input slots of one double buffer: a counting semaphore with a FIFO of callbacks.
 
-    :meth:`take` grants a free slot at once (no SimPy event: the caller goes on in the same
-    step); otherwise the caller waits, in the order the takers asked, on an event
-    (:meth:`take`) or a callback (:meth:`take_or_call`) that :meth:`give` triggers or calls when
-    a slot is handed back. Granting without events keeps a tile's cost to its load, compute
-    and store timeouts (a network run has tens of thousands of tiles).
+    :meth:`take_or_call` grants a free slot at once, or queues a callback that :meth:`give`
+    calls when a slot is handed back (at that simulated time), in the order the takers asked.
+    The loader of :func:`plan_process` is such a callback: a freed slot books the next load
+    in the same step, with no process to wake.
     """
 
-    __slots__ = ("env", "capacity", "level", "_waiting")
+    __slots__ = ("capacity", "level", "_waiting")
 
-    def __init__(self, env: simpy.Environment, slots: int):
-        self.env = env
+    def __init__(self, slots: int):
         self.capacity = int(slots)
         self.level = int(slots)
         self._waiting: deque = deque()
-
-    def take(self) -> simpy.Event | None:
-        """Take a slot: ``None`` when one was free, else the event the caller must wait for."""
-        if self.level > 0 and not self._waiting:
-            self.level -= 1
-            return None
-        ev = self.env.event()
-        self._waiting.append(ev)
-        return ev
 
     def take_or_call(self, then: Callable[[], None]) -> bool:
         """Take a slot: ``True`` when one was free, else ``then()`` is called when it is handed
@@ -161,13 +151,52 @@ class BufferSlots:
     def give(self) -> None:
         """Hand a slot back (to the first waiter, when there is one)."""
         if self._waiting:
-            w = self._waiting.popleft()
-            if isinstance(w, simpy.Event):
-                w.succeed()
-            else:
-                w()
+            self._waiting.popleft()()
         elif self.level < self.capacity:
             self.level += 1
+        else:
+            raise RuntimeError("a buffer slot was given back that was never taken")
+
+
+class ReleaseSlots:
+    """The output slots of one double buffer, each known by the time it is (or will be) free.
+
+    A slot is freed when its tile's store completes. With :class:`~hwsim.memory.DramModel`
+    that time is known when the store is booked, so :meth:`give_at` files it then and the
+    compute loop of :func:`plan_process` takes the earliest one, waiting for it inside its
+    compute timeout (no event per slot). A DRAM model that only signals completion (a
+    reference in the tests) gives the slot at completion time instead; a taker that finds no
+    slot filed waits on :meth:`wait`.
+    """
+
+    __slots__ = ("env", "capacity", "_times", "_waiting")
+
+    def __init__(self, env: simpy.Environment, slots: int):
+        self.env = env
+        self.capacity = int(slots)
+        self._times: list[float] = [0.0] * self.capacity  # a heap of the free slots' times
+        self._waiting: deque = deque()
+
+    def take_at(self) -> float | None:
+        """Take the slot that frees first and return its time, or ``None`` when none is filed
+        (then wait on :meth:`wait`, whose value is the time)."""
+        if self._times and not self._waiting:
+            return heapq.heappop(self._times)
+        return None
+
+    def wait(self) -> simpy.Event:
+        """Event triggered with a slot's time when one is given back (after ``take_at`` found
+        none)."""
+        ev = self.env.event()
+        self._waiting.append(ev)
+        return ev
+
+    def give_at(self, time: float) -> None:
+        """File a slot as free from ``time`` (to the first waiter, when there is one)."""
+        if self._waiting:
+            self._waiting.popleft().succeed(time)
+        elif len(self._times) < self.capacity:
+            heapq.heappush(self._times, time)
         else:
             raise RuntimeError("a buffer slot was given back that was never taken")
 
@@ -176,7 +205,8 @@ class BufferSlots:
 class EngineSlots:
     """The double buffers of one engine, shared by every plan that runs on it in one environment.
 
-    ``inputs`` and ``outputs`` are :class:`BufferSlots` of ``slots`` buffer slots. Plans run on
+    ``inputs`` (:class:`BufferSlots`) and ``outputs`` (:class:`ReleaseSlots`) have ``slots``
+    buffer slots each. Plans run on
     an engine in a static order (the order their processes are created, as an offline schedule
     fixes it): ``loads_done`` is the event that the previous plan has issued all of its loads,
     ``computed`` the event that it has finished computing. A plan loads after the previous
@@ -187,14 +217,14 @@ class EngineSlots:
     """
 
     inputs: BufferSlots
-    outputs: BufferSlots
+    outputs: ReleaseSlots
     loads_done: simpy.Event | None = None
     computed: simpy.Event | None = None
 
     @classmethod
     def new(cls, env: simpy.Environment, slots: int = 2) -> EngineSlots:
         """Fresh slots for one engine in ``env``."""
-        return cls(inputs=BufferSlots(env, slots), outputs=BufferSlots(env, slots))
+        return cls(inputs=BufferSlots(slots), outputs=ReleaseSlots(env, slots))
 
     def take_turn(self, env: simpy.Environment) -> Turn:
         """The next place in this engine's static order (call in the order the plans run)."""
@@ -212,19 +242,6 @@ class Turn:
     my_loads: simpy.Event
     prev_compute: simpy.Event | None
     my_compute: simpy.Event
-
-
-def _transfer(env: simpy.Environment, dram: Any, op: str, nbytes: int, tag: str) -> simpy.Event:
-    """The event a DRAM transfer issued now completes on.
-
-    :class:`~hwsim.memory.DramModel` books it at once and the wait is one timeout; any other
-    DRAM model (a reference in the tests) runs its own ``read`` / ``write`` process.
-    """
-    book = getattr(dram, "start", None)
-    if book is not None:
-        now = env.now
-        return env.timeout(book(op, nbytes, tag=tag) - now)
-    return (dram.read if op == "read" else dram.write)(nbytes, tag=tag)
 
 
 def plan_process(
@@ -276,7 +293,10 @@ def plan_process(
     prev_loads, my_loads = turn.prev_loads, turn.my_loads
     prev_compute, my_compute = turn.prev_compute, turn.my_compute
     labels = getattr(dram, "record", True)  # transfer tags are only kept in a recorded log
-    issued: list = []  # per tile: the event its load completes on (None: nothing to load)
+    # DramModel books a transfer at issue and knows when it completes (no event needed);
+    # another DRAM model (a reference in the tests) runs read/write processes
+    book = getattr(dram, "start", None)
+    issued: list = []  # per tile: when its load completes (a time, or the event it fires)
     want: list = [None]  # the compute loop's event while it waits for the next load to issue
 
     def loaded(i: int, _ev) -> None:
@@ -285,14 +305,17 @@ def plan_process(
     def issue() -> None:
         """Load the next tile into the input slot just taken."""
         i = len(issued)
-        t.load_start[i] = env.now
-        if load[i]:
-            ev = _transfer(env, dram, "read", load[i], f"{tag}load {i}" if labels else "")
-            ev.callbacks.append(partial(loaded, i))
+        now = t.load_start[i] = t.load_end[i] = float(env.now)
+        label = f"{tag}load {i}" if labels else ""
+        if not load[i]:
+            issued.append(now)
+        elif book is not None:
+            issued.append(book("read", load[i], tag=label))
+            t.load_end[i] = issued[i]
         else:
-            t.load_end[i] = env.now
-            ev = None
-        issued.append(ev)
+            ev = dram.read(load[i], tag=label)
+            ev.callbacks.append(partial(loaded, i))
+            issued.append(ev)
         if want[0] is not None:
             w, want[0] = want[0], None
             w.succeed()
@@ -318,9 +341,10 @@ def plan_process(
 
     def stored(i: int, _ev) -> None:
         t.store_end[i] = env.now
-        engine.outputs.give()
+        engine.outputs.give_at(env.now)
 
-    pending: list = []
+    pending: list = []  # store events (event-driven DRAM models)
+    last_store = 0.0  # when the last booked store completes (DramModel)
     if prev_loads is not None and not prev_loads.triggered:
         prev_loads.callbacks.append(start_loads)  # loads follow the previous plan's loads
     else:
@@ -330,31 +354,43 @@ def plan_process(
     if prev_compute is not None and not prev_compute.triggered:
         yield prev_compute
     t.acquired = env.now
+    outputs = engine.outputs
     for i in range(n):
         if len(issued) <= i:
             want[0] = env.event()
             yield want[0]
-        ev = issued[i]
-        if ev is not None and not ev.processed:
-            yield ev
-        slot = engine.outputs.take()
-        if slot is not None:
-            yield slot
-        t.compute_start[i] = env.now
-        if comp[i]:
-            yield env.timeout(comp[i])
-        t.compute_end[i] = env.now
-        if store[i]:
-            ev = _transfer(env, dram, "write", store[i], f"{tag}store {i}" if labels else "")
+        start = issued[i]
+        if isinstance(start, simpy.Event):
+            if not start.processed:
+                yield start
+            start = env.now
+        slot = outputs.take_at()
+        if slot is None:
+            slot = yield outputs.wait()
+        now = env.now
+        start = max(start, slot, now)  # the load is in and an output slot is free
+        t.compute_start[i] = start
+        if start + comp[i] > now:
+            yield env.timeout(start + comp[i] - now)
+        now = t.compute_end[i] = env.now
+        label = f"{tag}store {i}" if labels else ""
+        if not store[i]:
+            t.store_end[i] = now
+            outputs.give_at(now)
+        elif book is not None:
+            done = t.store_end[i] = book("write", store[i], tag=label)
+            outputs.give_at(done)
+            last_store = max(last_store, done)
+        else:
+            ev = dram.write(store[i], tag=label)
             ev.callbacks.append(partial(stored, i))
             pending.append(ev)
-        else:
-            t.store_end[i] = env.now
-            engine.outputs.give()
         engine.inputs.give()  # after the store is booked: the next load (booked at once) follows
     my_compute.succeed()
     if n == 0 and not my_loads.triggered:
         yield my_loads
+    if last_store > env.now:
+        yield env.timeout(last_store - env.now)
     for ev in pending:
         if not ev.processed:
             yield ev

@@ -113,8 +113,9 @@ def test_events_grow_with_tiles_not_cycles():
     huge_compute = run_tiles(_plan(10, 10**9, 1000, 500), _arch())
     assert big.events > 5 * small.events
     assert huge_compute.events == small.events
-    # at least a load, a compute and a store timeout per tile; slots add no events when free
-    assert 3 * 10 <= small.events < 8 * 10
+    # one compute timeout per tile (+ a few per plan): DRAM completion times are booked, and
+    # buffer slots are granted, without events of their own
+    assert 10 <= small.events <= 10 + 8
 
 
 def test_zero_tiles():

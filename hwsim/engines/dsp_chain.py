@@ -291,7 +291,7 @@ def _stored_weight(work, kind, s, window, K, N, w):
         meta_bits = (s // b) * max(1, (-(-K // b) - 1).bit_length()) // b
         return s, meta_bits
     w_elems = window_nnz(w, window, "dense")
-    return w_elems, np.zeros_like(w_elems)
+    return w_elems, np.broadcast_to(np.zeros((w_elems.shape[0], 1), dtype=np.int64), w_elems.shape)
 
 
 @register_engine_model("dsp_chain")
