@@ -13,7 +13,7 @@ from collections import OrderedDict
 import numpy as np
 import pytest
 
-from hwsim.errors import CheckFailedError, ConfigError, UnsupportedOperatorError
+from hwsim.errors import CheckFailedError, ConfigError, ShapeError, UnsupportedOperatorError
 from hwsim.sparsity import Dense, NMPattern, prune_nm
 from mapper.api import load, prune, simulate
 from mapper.check_torch import check_torch_network
@@ -347,5 +347,81 @@ def test_load_options_are_validated():
         load("resnet18", example_inputs=torch.randn(1))
     with pytest.raises(ConfigError, match=r"example_inputs\[0\] must be a torch.Tensor"):
         load(MLP(8, 8, 8), example_inputs=([1.0] * 8,))
+    with pytest.raises(ShapeError, match=r"running MLP on example_inputs failed: .*mat1"):
+        load(MLP(8, 8, 8), example_inputs=torch.randn(2, 7))
     g = load(MLP(8, 8, 8), example_inputs=torch.randn(2, 8))
     assert all(isinstance(o.sparsity, Dense) for o in g.gemm_ops())
+
+
+class Catalogue(nn.Module):
+    """One of each operator family: activations, norms, pools, data movement, functional
+    GEMMs with parameter weights, act×act bmm, reductions, an embedding lookup."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb = nn.Embedding(50, 16)
+        self.acts = nn.Sequential(nn.Hardsigmoid(), nn.LeakyReLU(0.1), nn.Tanh(), nn.Sigmoid(),
+                                  nn.Hardswish(), nn.GELU(), nn.SiLU(), nn.ReLU(), nn.Identity())
+        self.ln = nn.LayerNorm(16)
+        self.w = nn.Parameter(torch.randn(24, 16))
+        self.g = nn.Parameter(torch.ones(24))
+        self.k = nn.Parameter(torch.randn(8, 2, 3, 3))
+        self.bn = nn.BatchNorm1d(24)
+        self.avg, self.gap = nn.AvgPool2d(2), nn.AdaptiveAvgPool2d(1)
+        self.sm, self.drop = nn.Softmax(dim=-1), nn.Dropout(0.2)
+
+    def forward(self, tokens, img):
+        x = self.ln(self.acts(self.emb(tokens)))  # (B, L, 16)
+        b, n = tokens.size(0), tokens.shape[1]
+        h = F.linear(x, self.w)  # (B, L, 24)
+        h = F.layer_norm(h, (24,), self.g) - h.mean(dim=-1, keepdim=True)
+        h = self.bn(h.transpose(1, 2)).permute(0, 2, 1).contiguous()
+        a, c = h.split(12, dim=-1)
+        s = self.sm(torch.bmm(a, c.transpose(1, 2)) / 4.0)  # act×act
+        y = torch.cat([torch.bmm(s, c), a * 2.0], dim=-1).view(b, n, 4, 6).sum(dim=2)
+        z = F.conv2d(img, self.k, padding=1, groups=2)
+        z = self.gap(self.avg(F.relu(z))).flatten(1)
+        q = torch.cat(z.chunk(2, dim=1), dim=1)
+        return self.drop(F.softmax(y, dim=-1)), F.gelu(q)
+
+
+def test_operator_catalogue_maps_with_documented_costs_and_checks():
+    from mapper.frontends._torch_ops import TORCH_COST
+    from mapper.frontends.onnx import VECTOR_COST
+
+    torch.manual_seed(9)
+    mod = Catalogue()
+    _randomize_bn(mod)
+    tokens, img = torch.randint(0, 50, (2, 6)), torch.randn(2, 4, 8, 8)
+    g = load(mod, example_inputs=(tokens, img))
+    ops = {o.name: o for o in g.ops()}
+    assert g.inputs == {"tokens": ((2, 6), "int64"), "img": ((2, 4, 8, 8), "float32")}
+    # costs are the ONNX front end's, for the operator an exporter emits
+    acts = {"acts.0": "HardSigmoid", "acts.1": "LeakyRelu", "acts.2": "Tanh",
+            "acts.3": "Sigmoid", "acts.4": "HardSwish", "acts.5": "Gelu", "acts.7": "Relu"}
+    for name, onnx_op in acts.items():
+        assert ops[name].ops_per_element == VECTOR_COST[onnx_op][1] and ops[name].elements == 192
+    assert ops["acts.6"].ops_per_element == VECTOR_COST["Sigmoid"][1] + 1  # SiLU
+    assert ops["ln"].category == ops["layer_norm"].category == "norm"
+    assert ops["sm"].ops_per_element == ops["softmax"].ops_per_element == \
+        TORCH_COST["softmax"][1]
+    assert ops["mean"].category == "reduce" and ops["mean"].ops_per_element == 24
+    assert ops["sum_1"].ops_per_element == 4 and ops["bn"].ops_per_element == 2  # not folded
+    assert ops["avg"].ops_per_element == 4 and ops["gap"].ops_per_element == 16
+    free = {n for n, o in ops.items() if isinstance(o, DataOp) and o.free}
+    copies = {n for n, o in ops.items() if isinstance(o, DataOp) and not o.free}
+    assert {"acts.8", "contiguous", "view", "flatten", "drop"} <= free
+    assert {"emb", "transpose", "permute", "split", "cat", "chunk", "cat_1"} <= copies
+    assert ops["emb"].bytes == 2 * 6 * 16 * 4
+    assert not any(n.startswith(("size", "getattr", "getitem")) for n in ops)  # sizes, parts
+    assert (ops["linear"].m, ops["linear"].k, ops["linear"].n) == (12, 16, 24)
+    bmm, bmm1 = ops["bmm"], ops["bmm_1"]
+    assert isinstance(bmm, MatMulOp) and (bmm.batch, bmm.m, bmm.k, bmm.n) == (2, 6, 12, 6)
+    assert (bmm1.batch, bmm1.m, bmm1.k, bmm1.n) == (2, 6, 6, 12)
+    conv = ops["conv2d"]
+    assert isinstance(conv, ConvOp) and (conv.groups, conv.k, conv.n, conv.m) == (2, 18, 4, 128)
+    # split's parts are edges from the split op itself
+    assert g.g.has_edge("split", "bmm") and g.g.has_edge("split", "mul")
+    res = check_torch_network(g, engine_gemm_fn(map_graph(g, "sat-vcu1525")))
+    assert res["layers_checked"] == 2 and res["max_rel_error"] < 1e-4
+    assert simulate(g, "sat-vcu1525").check == "passed"

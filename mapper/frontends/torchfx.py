@@ -145,13 +145,23 @@ def _trace(torch, module, inputs):
         try:
             gm = torch.fx.symbolic_trace(module)
         except Exception as exc:  # TraceError, data-dependent control flow...
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise UnsupportedOperatorError(
-                f"torch.fx cannot trace {type(module).__name__}: {first}") from exc
+                f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}") from exc
         prop = _Prop(gm)
         with torch.no_grad():
-            prop.propagate(*inputs)
+            try:
+                prop.propagate(*inputs)
+            except Exception as exc:  # wrong input shapes or dtypes for this module
+                cause = exc.__cause__ or exc
+                raise ShapeError(
+                    f"running {type(module).__name__} on example_inputs failed: "
+                    f"{_first_line(cause)}") from exc
     return gm, prop.consts, prop.values
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _dtype(dt) -> str:
