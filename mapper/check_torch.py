@@ -15,7 +15,8 @@ with ``torch.fx.Interpreter`` in ``eval()`` mode:
   checked per plan by :func:`mapper.simulate.simulate_network`).
 
 Every tensor a node produces is compared as :func:`mapper.check.check_network` does (exact for
-integers; floats within ``atol + rtol * max|ref|``), and the first layer that differs is named.
+integers; floats within ``atol + rtol * max|ref|``, with ``rtol`` at least :data:`HALF_ULPS`
+epsilons of a float16/bfloat16 tensor), and the first layer that differs is named.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from hwsim.errors import ConfigError, ShapeError
 from .check import GemmFn, _compare, _conv, _conv_transpose, _matmul, numpy_gemm
 from .graph import ConvOp, OpGraph
 
-__all__ = ["check_torch_network"]
+__all__ = ["check_torch_network", "HALF_ULPS"]
 
 _AGAINST = "the torch module with the graph's weights"
+#: Float tolerance floor, in units of the tensor dtype's epsilon: float16/bfloat16 outputs are
+#: rounded once from float32 sums whose order differs between torch and the engines.
+HALF_ULPS = 4
 
 
 def check_torch_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
@@ -82,7 +86,7 @@ def check_torch_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
         run = runner(gm, graph, gemm_fn, ref=ref.env, tol=(rtol, atol))
         result = run.run(*feeds)
     out_node = next(n for n in gm.graph.nodes if n.op == "output")
-    outputs = {n.name: run.env[n].numpy() for n in out_node.all_input_nodes
+    outputs = {n.name: _np(run.env[n]) for n in out_node.all_input_nodes
                if isinstance(run.env.get(n), torch.Tensor)}
     del result
     return dict(layers_checked=run.checked, nodes=len(gm.graph.nodes),
@@ -173,7 +177,10 @@ def _runner_class(torch):
             op_type = self.opg.op(layer).op_type if layer in self.opg.g else str(n.target)
             for v, r in zip(vals, refs, strict=False):
                 if isinstance(v, torch.Tensor) and isinstance(r, torch.Tensor):
-                    a, rel = _compare(layer, op_type, n.name, _np(v), _np(r), *self.tol,
+                    rtol, atol = self.tol
+                    if r.is_floating_point():  # half types: a few units of their last place
+                        rtol = max(rtol, HALF_ULPS * torch.finfo(r.dtype).eps)
+                    a, rel = _compare(layer, op_type, n.name, _np(v), _np(r), rtol, atol,
                                       against=_AGAINST)
                     self.max_abs, self.max_rel = max(self.max_abs, a), max(self.max_rel, rel)
 

@@ -244,14 +244,18 @@ def test_multihead_attention_is_decomposed_and_checked():
 
         def forward(self, x):
             y, _ = self.attn(x, x, x, need_weights=False)
-            return self.norm(x + y)
+            y = self.norm(x + y)
+            z, _ = self.attn(y, y, y, need_weights=False)  # the same layer, called again
+            return z
 
     g = load(Net(), example_inputs=torch.randn(2, 8, 32))
     names = [o.name for o in g.ops() if o.name.startswith("attn")]
-    assert names == ["attn.in_proj", "attn.qk", "attn.softmax", "attn.av", "attn.out_proj"]
+    parts = ["in_proj", "qk", "softmax", "av", "out_proj"]
+    assert names == [f"attn.{p}" for p in parts] + [f"attn_1.{p}" for p in parts]
     assert (g.op("attn.in_proj").m, g.op("attn.in_proj").n) == (16, 96)
     assert (g.op("attn.qk").batch, g.op("attn.qk").k) == (8, 8)
-    assert g.total_macs() == 16 * 32 * 96 + 2 * 8 * 8 * 8 * 8 + 16 * 32 * 32
+    assert g.total_macs() == 2 * (16 * 32 * 96 + 2 * 8 * 8 * 8 * 8 + 16 * 32 * 32)
+    assert g.g.has_edge("attn.out_proj", "add") and g.g.has_edge("norm", "attn_1.in_proj")
     np.testing.assert_array_equal(g.op("attn.out_proj").weight[0],
                                   mha.out_proj.weight.detach().numpy().T)
     r = simulate(prune(g, "2:4"), "sat-vcu1525")
@@ -338,6 +342,17 @@ def test_load_restores_training_mode_and_running_stats():
     assert mod.training and mod.bn1.training
     assert torch.equal(mod.bn1.running_mean, before)
     assert g.meta["front_end"] == "torch" and isinstance(g.op("stem"), ConvOp)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_half_precision_models_keep_their_dtype_and_pass_the_check(dtype):
+    torch.manual_seed(10)
+    mod = MLP(32, 64, 16).to(getattr(torch, dtype))
+    g = load(mod, example_inputs=torch.randn(8, 32, dtype=getattr(torch, dtype)))
+    assert {o.dtype for o in g.ops()} == {dtype} and g.op("fc1").elem_bytes == 2
+    assert g.g.edges["fc1", "relu"]["bytes"] == 8 * 64 * 2
+    r = simulate(prune(g, "2:4"), "sat-vcu1525")
+    assert r.check == "passed" and r.counters["check_layers"] == 3
 
 
 def test_load_options_are_validated():

@@ -148,6 +148,7 @@ def _trace(torch, module, inputs):
             raise UnsupportedOperatorError(
                 f"torch.fx cannot trace {type(module).__name__}: {_first_line(exc)}") from exc
         prop = _Prop(gm)
+        prop.extra_traceback = False  # the cause, on one line, is what the user needs
         with torch.no_grad():
             try:
                 prop.propagate(*inputs)
@@ -200,6 +201,7 @@ class _Builder:
         self.gemms: dict[str, str] = {}
         self.weights: dict[str, dict] = {}
         self.folded: dict[str, str] = {}
+        self.taken: set[str] = set()
         out = next(n for n in gm.graph.nodes if n.op == "output")
         self.graph_outputs = {n.name for n in out.all_input_nodes}
 
@@ -254,10 +256,12 @@ class _Builder:
 
     # -- ops -----------------------------------------------------------------------------
     def op_name(self, node) -> str:
+        """A new unique name (reserved: decomposed layers add ``NAME.part`` ops under it)."""
         base = node.target if node.op == "call_module" else node.name
         name, i = base, 1
-        while name in self.graph.g:
+        while name in self.graph.g or name in self.taken:
             name, i = f"{base}_{i}", i + 1
+        self.taken.add(name)
         return name
 
     def outputs(self, node) -> tuple[str, ...]:
@@ -341,16 +345,14 @@ class _Builder:
     def add_function(self, node, op_type: str, key: str, mod) -> None:
         from ._torch_layers import add_gemm_function
 
+        if key in T.GEMM_FUNCTIONS:
+            return add_gemm_function(self, node, key)
+        if (key == "batch_norm" and self.fold_bn(node)) or (key == "add" and self.fold_bias(node)):
+            return None
         base = self.base(node, op_type)
         out = self.elems(node.name)
         ins = sum(self.elems(t) for t in base["inputs"])
-        if key in T.GEMM_FUNCTIONS:
-            add_gemm_function(self, node, key)
-        elif key == "batch_norm" and self.fold_bn(node):
-            return
-        elif key == "add" and self.fold_bias(node):
-            return
-        elif key in ("max", "min") and len(base["inputs"]) + _const_args(self, node) >= 2:
+        if key in ("max", "min") and len(base["inputs"]) + _const_args(self, node) >= 2:
             self.add(VectorOp(**base, category="elementwise", elements=out,
                               ops_per_element=1.0, in_elements=ins))
         elif key in T.TORCH_COST:
