@@ -4,9 +4,9 @@ The traced ``GraphModule`` of :func:`mapper.frontends.torchfx.load_torch` runs t
 with ``torch.fx.Interpreter`` in ``eval()`` mode:
 
 * the reference: every node with torch, each weight GEMM with the graph's (pruned) weight put
-  in place of the module's (``torch.func.functional_call`` for a module, the weight argument
-  for ``F.linear``/``F.conv*``/``matmul``) — with the weights as loaded this *is* the module's
-  own forward;
+  in place of the module's (through the module's functional form, or as the weight argument of
+  ``F.linear``/``F.conv*``/``matmul``) — with the weights as loaded this *is* the module's own
+  forward;
 * the checked run: each weight GEMM (``Linear``, ``Conv1d/2d``, ``ConvTranspose1d/2d``,
   ``F.linear``, ``F.conv*``, ``matmul``/``mm``/``addmm`` with a constant weight) through
   ``gemm_fn`` — the engines' functional path, from the compressed operands — via the same
@@ -140,8 +140,8 @@ def _runner_class(torch):
             w = torch.from_numpy(np.ascontiguousarray(
                 _node_layout(op, info["layout"], info["shape"]))).to(orig.dtype)
             if n.op == "call_module":
-                mod = self.module.get_submodule(n.target)
-                return torch.func.functional_call(mod, {"weight": w}, tuple(args), kwargs)
+                return _module_forward(torch, self.module.get_submodule(n.target), op, w,
+                                       args, kwargs)
             if isinstance(info["arg"], int):
                 args[info["arg"]] = w
             else:
@@ -185,6 +185,23 @@ def _runner_class(torch):
                     self.max_abs, self.max_rel = max(self.max_abs, a), max(self.max_rel, rel)
 
     return _Runner
+
+
+def _module_forward(torch, mod, op, w, args, kwargs):
+    """The forward of a Linear/Conv/ConvTranspose module with weight ``w`` in place of its own
+    (by its functional form: a parametrized or pruned module's weight is a computed property)."""
+    F = torch.nn.functional
+    x = args[0] if args else kwargs["input"]
+    if op.op_type == "Linear":
+        return F.linear(x, w, mod.bias)
+    if op.op_type.startswith("ConvTranspose"):
+        nsp = w.dim() - 2
+        size = args[1] if len(args) > 1 else kwargs.get("output_size")
+        opad = mod._output_padding(x, size, mod.stride, mod.padding, mod.kernel_size, nsp,
+                                   mod.dilation)
+        fn = F.conv_transpose1d if nsp == 1 else F.conv_transpose2d
+        return fn(x, w, mod.bias, mod.stride, mod.padding, opad, mod.groups, mod.dilation)
+    return mod._conv_forward(x, w, mod.bias)  # padding modes included
 
 
 def _np(t) -> np.ndarray:

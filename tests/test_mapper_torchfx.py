@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from hwsim.errors import CheckFailedError, ConfigError, ShapeError, UnsupportedOperatorError
-from hwsim.sparsity import Dense, NMPattern, prune_nm
+from hwsim.sparsity import Dense, NMPattern, Unstructured, prune_nm
 from mapper.api import load, prune, simulate
 from mapper.check_torch import check_torch_network
 from mapper.graph import ConvOp, DataOp, GemmOp, MatMulOp, VectorOp
@@ -289,6 +289,35 @@ def test_weight_chains_bias_add_conv1d_and_transposed_conv():
     assert up.transposed and (up.k, up.n, up.m, up.out_hw) == (4, 18, 4 * 2 * 4, (4, 8))
     res = check_torch_network(g, engine_gemm_fn(map_graph(g, "sat-vcu1525")))
     assert res["layers_checked"] == 3 and res["max_rel_error"] < 1e-5
+
+
+def test_torch_pruning_and_parametrizations_give_their_real_zeros():
+    import torch.nn.utils.parametrize as parametrize
+    import torch.nn.utils.prune as torch_prune
+
+    class EvenColumns(nn.Module):
+        def forward(self, w):
+            return w * (torch.arange(w.shape[1]) % 2 == 0)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.c = nn.Linear(16, 16), nn.Linear(16, 8), nn.Linear(16, 16)
+            self.pos = nn.Parameter(torch.randn(16))
+
+        def forward(self, x):
+            return self.b(self.a(x) + self.c(self.pos))  # c(pos) is a constant: a's bias
+
+    torch.manual_seed(11)
+    net = Net()
+    torch_prune.l1_unstructured(net.a, "weight", amount=0.5)
+    parametrize.register_parametrization(net.b, "weight", EvenColumns())
+    g = load(net, example_inputs=torch.randn(4, 16))
+    assert [o.name for o in g.ops()] == ["a", "b"] and g.meta["folded"] == {"add": "a"}
+    assert g.op("a").sparsity == Unstructured(0.5) and g.op("b").sparsity == NMPattern(1, 2)
+    assert g.op("b").op_type == "Linear"  # the parametrized class maps as its base
+    r = simulate(g, "sat-vcu1525")
+    assert r.check == "passed" and r.counters["check_layers"] == 2
 
 
 def test_unsupported_operators_name_the_op_and_node_and_passthrough_frees_them():

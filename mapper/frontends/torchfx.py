@@ -27,7 +27,8 @@ a typed op, mirroring :mod:`mapper.frontends.onnx`:
   (tables and costs: :mod:`._torch_ops`).
 
 Weights come from the module's parameters and buffers (copied to NumPy; ``bfloat16`` as
-``float32``), so a pruned model's real zeros are counted, and their sparsity is detected from
+``float32``), as the module computes them (``torch.nn.utils.prune`` masks, parametrizations;
+a subclass of a known module maps as that module), so a pruned model's real zeros are counted, and their sparsity is detected from
 the values (:func:`mapper.prune.detect_sparsity`). Op names: a leaf module's qualified name
 (``encoder.0.fc1``; ``NAME_1`` for a second call), the fx node name otherwise (``add_1``,
 ``matmul``); tensor names are fx node names. Torch is imported only here, on use.
@@ -135,7 +136,7 @@ def _trace(torch, module, inputs):
             known = all(a.name in self.consts or a.name in self.values
                         for a in n.all_input_nodes)
             if isinstance(result, torch.Tensor):
-                if n.op == "get_attr" or (n.op in ("call_function", "call_method") and known):
+                if n.op == "get_attr" or (n.op != "placeholder" and known):
                     self.consts[n.name] = result.detach()
             elif "tensor_meta" not in n.meta and n.op not in ("placeholder", "output"):
                 self.values[n.name] = result
@@ -289,8 +290,9 @@ class _Builder:
         return op
 
     def key(self, node) -> str:
-        if node.op == "call_module":
-            return type(self.gm.get_submodule(node.target)).__name__
+        if node.op == "call_module":  # the nearest known class: subclasses, parametrized
+            mro = [c.__name__ for c in type(self.gm.get_submodule(node.target)).__mro__]
+            return next((c for c in mro if c in T.MODULE_KEYS or c in T.GEMM_MODULES), mro[0])
         t = node.target
         return T.normalize_key(t if isinstance(t, str) else getattr(t, "__name__", str(t)))
 
