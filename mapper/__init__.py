@@ -4,7 +4,7 @@ The flow ``load → prune → map → simulate`` is :mod:`mapper.api` (``load``,
 ``simulate``); the package exports ``load``, ``prune_graph``, ``map_graph`` and
 ``simulate_network`` (``mapper.prune`` and ``mapper.simulate`` are modules).
 
-Heavy dependencies (onnx) are imported only inside the functions that need them, so
+Heavy dependencies (onnx, torch) are imported only inside the functions that need them, so
 ``import mapper`` stays light.
 """
 
@@ -20,6 +20,7 @@ __all__ = [
     "ZOO_MODELS",
     "OpGraph",
     "load_onnx",
+    "load_torch",
     "detect_sparsity",
     "prune_graph",
     "sparsity_report",
@@ -37,6 +38,7 @@ _LAZY = {
     "ZOO_MODELS": "mapper.zoo",
     "OpGraph": "mapper.graph",
     "load_onnx": "mapper.frontends.onnx",
+    "load_torch": "mapper.frontends.torchfx",
     "detect_sparsity": "mapper.prune",
     "prune_graph": "mapper.prune",
     "sparsity_report": "mapper.prune",

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -32,15 +33,18 @@ def load(
     features: int | None = None,
     hidden: int | None = None,
     seed: int = 0,
+    example_inputs: Any = None,
 ) -> OpGraph:
     """An :class:`~mapper.graph.OpGraph` from a zoo name, an ONNX file, a SCALE-Sim topology
-    CSV, or ``"gcn"`` with a graph (Matrix Market file or scipy matrix).
+    CSV, ``"gcn"`` with a graph (Matrix Market file or scipy matrix), or a PyTorch module.
 
     Parameters
     ----------
-    model : str, path or onnx.ModelProto
+    model : str, path, onnx.ModelProto or torch.nn.Module
         ``bert-base``, ``llama2-7b``... (:data:`mapper.zoo.ZOO_MODELS`), ``FILE.onnx``,
-        ``FILE.csv`` (SCALE-Sim topology), ``gcn``, or an ``OpGraph`` (returned as is).
+        ``FILE.csv`` (SCALE-Sim topology), ``gcn``, a ``torch.nn.Module`` (traced with
+        torch.fx, :func:`mapper.frontends.torchfx.load_torch`; needs ``example_inputs``), or
+        an ``OpGraph`` (returned as is).
     batch, seq_len, kv_len, phase
         Zoo model options.
     dims, input_shapes, passthrough
@@ -49,6 +53,9 @@ def load(
         GCN options: the adjacency, input feature width and hidden width.
     seed : int
         Seed of generated parts (GCN features).
+    example_inputs : torch.Tensor or tuple of torch.Tensor, optional
+        The forward inputs of a torch module (they fix its shapes); ``passthrough`` applies
+        to it too.
 
     Raises
     ------
@@ -59,6 +66,16 @@ def load(
     """
     if isinstance(model, OpGraph):
         return model
+    if _is_torch_module(model):
+        if example_inputs is None:
+            raise ConfigError("a torch.nn.Module needs example_inputs (the forward's inputs, "
+                              "which fix its shapes)", key="example_inputs")
+        from .frontends.torchfx import load_torch
+
+        return load_torch(model, example_inputs, passthrough=passthrough)
+    if example_inputs is not None:
+        raise ConfigError(f"example_inputs applies to a torch.nn.Module, not "
+                          f"{type(model).__name__}", key="example_inputs")
     if not isinstance(model, (str, Path)):
         from .frontends.onnx import load_onnx
 
@@ -87,6 +104,14 @@ def load(
         f"model {text!r} is neither a zoo model ({', '.join(ZOO_MODELS)}) nor a .onnx or "
         ".csv file, nor 'gcn'"
     )
+
+
+def _is_torch_module(obj: Any) -> bool:
+    """Whether ``obj`` is a ``torch.nn.Module``, without importing torch: an instance of one
+    means torch is already imported."""
+    torch = sys.modules.get("torch")
+    nn = getattr(torch, "nn", None)
+    return nn is not None and isinstance(obj, nn.Module)
 
 
 def prune(graph: OpGraph, sparsity: Any = None, *, scope: str = "layer", seed: int = 0) -> OpGraph:

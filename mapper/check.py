@@ -137,17 +137,19 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
                 rtol=rtol, atol=atol)
 
 
-def _compare(name, op_type, tensor, out, ref, rtol, atol) -> tuple[float, float]:
+def _compare(name, op_type, tensor, out, ref, rtol, atol,
+             against: str = "onnx.reference on the pruned model") -> tuple[float, float]:
+    """Max abs and relative error of ``out`` against ``ref``; raises naming the layer."""
     if out.shape != ref.shape:
         raise CheckFailedError(
             f"network check failed at layer {name!r} ({op_type}): output {tensor!r} has shape "
-            f"{out.shape}, onnx.reference gives {ref.shape}")
+            f"{out.shape}, {against} gives {ref.shape}")
     if out.dtype.kind not in "fc" or ref.dtype.kind not in "fc":
         if not np.array_equal(out, ref):
             bad = int(np.count_nonzero(out != ref))
             raise CheckFailedError(
                 f"network check failed at layer {name!r} ({op_type}): output {tensor!r} differs "
-                f"from onnx.reference on the pruned model in {bad} of {out.size} elements "
+                f"from {against} in {bad} of {out.size} elements "
                 "(integer tensors must match exactly)")
         return 0.0, 0.0
     if out.size == 0:
@@ -159,7 +161,7 @@ def _compare(name, op_type, tensor, out, ref, rtol, atol) -> tuple[float, float]
     if not err <= atol + rtol * scale:
         raise CheckFailedError(
             f"network check failed at layer {name!r} ({op_type}): output {tensor!r} differs "
-            f"from onnx.reference on the pruned model: max |error| {err:.3g} > tolerance "
+            f"from {against}: max |error| {err:.3g} > tolerance "
             f"{atol:g} + {rtol:g} * max|ref| ({scale:.3g})")
     return err, err / scale if scale else err
 

@@ -314,8 +314,9 @@ def _dense():
 def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
     """Functional check: the whole ONNX network end to end (each GEMM through its engine's
     functional path, every other node with ``onnx.reference``) against ``onnx.reference`` on
-    the pruned model; for graphs without weights, each distinct GEMM plan from its compressed
-    operands against NumPy."""
+    the pruned model; a torch graph end to end against the torch module
+    (:func:`mapper.check_torch.check_torch_network`) and, as every other graph (zoo, CSV), each
+    distinct GEMM plan from its compressed operands against NumPy."""
     from hwsim.errors import CheckFailedError
     from hwsim.gemm import check_gemm
 
@@ -332,6 +333,16 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
         mp.info["check_layers"] = int(summary["layers_checked"])
         mp.info["check_max_abs_error"] = float(summary["max_abs_error"])
         return "passed", None, time.perf_counter() - t
+    scope = ""
+    if mp.graph.meta.get("front_end") == "torch" and any(
+            o.weight is not None for o in mp.graph.gemm_ops()):
+        from .check_torch import check_torch_network
+
+        summary = check_torch_network(mp.graph, engine_gemm_fn(mp))
+        mp.info["check_layers"] = int(summary["layers_checked"])
+        mp.info["check_max_abs_error"] = float(summary["max_abs_error"])
+        scope = (f"full: the whole network against the torch module, "
+                 f"{int(summary['layers_checked'])} GEMM layers on the engines; ")
     checked, skipped, seen = 0, [], set()
     for lo in mp.lowered:
         for job, plan in lo.jobs:
@@ -348,8 +359,9 @@ def _check(mp: Mapping, check: bool) -> tuple[str, str | None, float]:
                 skipped.append(f"{lo.op.name}: {why}")
     secs = time.perf_counter() - t
     mode = "full" if check == "full" else "sampled"
-    mp.info["check_scope"] = f"{mode}: {checked} distinct GEMM plans, each against its tiles"
-    if skipped and not checked:
+    mp.info["check_scope"] = (f"{scope}{mode}: {checked} distinct GEMM plans, each against its "
+                              "tiles")
+    if skipped and not checked and not scope:
         return "skipped", skipped[0], secs
     if skipped:
         return "passed", f"{len(skipped)} GEMM(s) not checked, e.g. {skipped[0]}", secs
