@@ -175,3 +175,19 @@ def test_simulate_gemm_2to8_runs_faster():
     s = simulate_gemm("sat-vcu1525", 512, 2048, 512, sparsity="2:8", check=False)
     assert 3 <= d.compute_cycles / s.compute_cycles < 4
     assert d.cycles / s.cycles > 2.5
+
+
+@pytest.mark.parametrize("k", [5, 9, 147])
+def test_short_last_group_checks_with_spare_slots_in_its_padding(k):
+    """A reduction that is not a whole number of groups (a 3x3 depthwise conv: K = 9; ResNet's
+    first conv: K = 147): the short last group's spare selector slots fall in its zero padding,
+    and the functional check runs them (it raised IndexError before)."""
+    from hwsim.gemm import simulate_gemm
+    from hwsim.sparsity import NMPattern
+    from hwsim.sparsity.nm import prune_nm
+
+    rng = np.random.default_rng(k)
+    w = prune_nm(rng.integers(-100, 100, (k, 16)).astype(np.int8), NMPattern(2, 4), axis=0)
+    r = simulate_gemm("sat-vcu1525", 8, k, 16, sparsity="2:4", weight=w, check="full")
+    assert r.check == "passed"
+    assert r.performed_macs >= 8 * np.count_nonzero(w)

@@ -224,6 +224,10 @@ def nm_matmul(act: np.ndarray, values: np.ndarray, kidx: np.ndarray) -> np.ndarr
     s, n = values.shape
     if s == 0 or m == 0:
         return np.zeros((m, n), dtype=np.float64)
+    if kidx.size and int(kidx.max()) >= k:
+        # spare slots of a short last group sit in its padding, where the array is fed zeros
+        act = np.concatenate([act, np.zeros((m, int(kidx.max()) + 1 - k), act.dtype)], axis=1)
+        m, k = act.shape
     dt = acc_dtype(act, values, k=s)
     if m <= 8:
         a = np.asarray(act, dtype=dt)
