@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import sys
 from typing import Any
 
 from ._version import __version__
 from .errors import HwsimError
-from .result import envelope
+from .result import envelope, json_text
 
 __all__ = [
     "main", "print_json", "print_summary", "build_parser", "UsageError", "output_file",
@@ -150,7 +149,7 @@ def parse_columns(wanted: str, have: list[str]) -> list[str]:
 def print_json(payload: dict[str, Any], stream=None) -> None:
     """Print ``payload`` as JSON with ``schema_version`` and ``hwsim_version`` first."""
     stream = stream or sys.stdout
-    stream.write(json.dumps(envelope(payload), indent=2) + "\n")
+    stream.write(json_text(envelope(payload)))
 
 
 class _Parser(argparse.ArgumentParser):

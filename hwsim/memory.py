@@ -128,25 +128,34 @@ class DramModel:
         self.n_channels = int(dram.channels)
         # per-channel state as arrays: a transfer books all its shares in a few array steps
         self._free = np.zeros(self.n_channels, dtype=np.float64)
-        self._busy = np.zeros(self.n_channels, dtype=np.int64)
-        self._served = np.zeros(self.n_channels, dtype=np.int64)
+        # busy cycles and shares served, counted per distinct split and summed when read
+        self._booked: dict[tuple[int, int], list] = {}
         self.bytes_per_cycle = dram.bytes_per_cycle_per_channel(self.clock_mhz)
         self.latency_cycles = dram.latency_cycles(self.clock_mhz)
         self._next_channel = 0
         self._share_cache: dict[tuple[int, int], tuple] = {}
 
+    def _totals(self) -> tuple[np.ndarray, np.ndarray]:
+        busy = np.zeros(self.n_channels, dtype=np.int64)
+        served = np.zeros(self.n_channels, dtype=np.int64)
+        for count, idx, cycles in self._booked.values():
+            busy[idx] += count * cycles
+            served[idx] += count
+        return busy, served
+
     @property
     def channels(self) -> list[DramChannel]:
         """Per-channel state now (a snapshot)."""
+        busy, served = self._totals()
         return [
-            DramChannel(i, float(self._free[i]), int(self._busy[i]), int(self._served[i]))
+            DramChannel(i, float(self._free[i]), int(busy[i]), int(served[i]))
             for i in range(self.n_channels)
         ]
 
     @property
     def busy_cycles(self) -> list[int]:
         """Data-bus busy cycles of each channel."""
-        return self._busy.tolist()
+        return self._totals()[0].tolist()
 
     @property
     def bursts(self) -> int:
@@ -244,14 +253,18 @@ class DramModel:
         done = now
         bus = bursts * self.burst_bytes  # what the channels carry
         if bus > 0:
+            key = (bus, self._next_channel)
             idx, size, busy, self._next_channel = self._shares(bus)
             # a FIFO server grants at max(now, free_at); shares of one transfer are on
             # distinct channels
             begin = np.maximum(self._free[idx], now)
             end = begin + busy
             self._free[idx] = end
-            self._busy[idx] += busy
-            self._served[idx] += 1
+            entry = self._booked.get(key)
+            if entry is None:
+                self._booked[key] = [1, idx, busy]
+            else:
+                entry[0] += 1
             last = float(end.max()) + self.latency_cycles
             done = last if last > done else done
             if self.record:

@@ -27,6 +27,22 @@ def envelope(payload: dict[str, Any]) -> dict[str, Any]:
     return {"schema_version": SCHEMA_VERSION, "hwsim_version": __version__, **payload}
 
 
+def json_text(payload: dict[str, Any]) -> str:
+    """JSON text of a payload, indented, with each per-layer record on one line.
+
+    A network's ``layers`` (hundreds of records) stay readable a layer per line, and are
+    encoded by the C encoder (an indented dump of all of them takes most of a LLaMA run's
+    output time).
+    """
+    layers = payload.get("layers")
+    if not isinstance(layers, list) or not layers:
+        return json.dumps(payload, indent=2) + "\n"
+    rest = {k: v for k, v in payload.items() if k != "layers"}
+    head = json.dumps(rest, indent=2)[:-2] + ",\n" if rest else "{\n"  # "{...\n}" opened up
+    rows = ",\n    ".join(json.dumps(row) for row in layers)
+    return f"{head}  \"layers\": [\n    {rows}\n  ]\n}}\n"
+
+
 @dataclass
 class RunResult:
     """Outcome of one simulated run on one engine.
@@ -182,7 +198,7 @@ class RunResult:
 
     def to_json(self, path: str | Path | None = None) -> str:
         """JSON text with ``schema_version``; written atomically to ``path`` when given."""
-        text = json.dumps(envelope(self.to_dict()), indent=2) + "\n"
+        text = json_text(envelope(self.to_dict()))
         if path is not None:
             atomic_write_text(path, text)
         return text

@@ -103,3 +103,17 @@ def test_from_stats_takes_timing_and_dram_from_the_run():
     assert (r.dram_read_bytes, r.dram_write_bytes, r.events) == (4096, 512, 17)
     assert r.seconds == pytest.approx(250 / (arch.clock_mhz * 1e6))
     assert 0 <= r.wall_seconds <= time.perf_counter() - started
+
+
+@pytest.mark.parametrize("payload", [
+    {}, {"a": 1}, {"layers": []}, {"layers": [{"x": 1}, {"y": [1, 2.5]}]},
+    {"a": {"b": 2}, "layers": [{"name": "l\"1", "v": None}], "z": "end"},
+])
+def test_json_text_round_trips_with_a_layer_per_line(payload):
+    from hwsim.result import json_text
+
+    text = json_text(payload)
+    assert json.loads(text) == payload
+    lines = [line.strip().rstrip(",") for line in text.splitlines()]
+    for row in payload.get("layers") or []:  # each record on a line of its own
+        assert json.dumps(row) in lines
