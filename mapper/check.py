@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import CheckFailedError, ConfigError, ShapeError
+from hwsim.errors import CheckFailedError, ConfigError, ShapeError, UnsupportedOperatorError
 
 from .graph import ConvOp, GemmOp, OpGraph
 
@@ -108,7 +108,12 @@ def check_network(graph: OpGraph, gemm_fn: GemmFn = numpy_gemm, *,
     opset = {o.domain or "": o.version for o in model.opset_import}
     ref_ops = reference_overrides()
     names = [t for node in model.graph.node for t in node.output if t]
-    ref_vals = ReferenceEvaluator(model, new_ops=ref_ops).run(names, feeds)
+    try:
+        ref_vals = ReferenceEvaluator(model, new_ops=ref_ops).run(names, feeds)
+    except NotImplementedError as exc:  # an operator onnx.reference cannot run
+        raise UnsupportedOperatorError(
+            f"the network check cannot run model {graph.name!r}: "
+            f"{' '.join(str(exc).split())[:300]}; simulate it with check=False") from None
     ref = dict(zip(names, ref_vals, strict=True))
 
     env: dict[str, Any] = {i.name: numpy_helper.to_array(i) for i in model.graph.initializer}

@@ -226,13 +226,26 @@ def reference_ops() -> list:
             ax = (1, 2) if channels_last else tuple(range(2, np.ndim(x)))
             return (_q(_deq(x, xs, xz).mean(axis=ax, keepdims=True), ys, yz),)
 
+    class QLinearAveragePool(_MS):
+        def _run(self, x, xs, xz, ys, yz, channels_last=None, **attrs):
+            from onnx import helper
+
+            from ._onnx_fold import run_node
+
+            v = _deq(x, xs, xz)
+            v = v.transpose(0, 3, 1, 2) if channels_last else v
+            node = helper.make_node("AveragePool", ["v"], ["y"],
+                                    **{k: a for k, a in attrs.items() if a is not None})
+            y = run_node(node, {"v": v}, {"": 19})[0]
+            return (_q(y.transpose(0, 2, 3, 1) if channels_last else y, ys, yz),)
+
     ops = [unary("QLinearSigmoid", lambda v, a: 1 / (1 + np.exp(-v))),
            unary("QLinearLeakyRelu",
                  lambda v, a: np.where(v >= 0, v, v * (0.01 if a.get("alpha") is None
                                                        else a["alpha"]))),
            unary("QLinearSoftmax", softmax),
            binary("QLinearAdd", np.add), binary("QLinearMul", np.multiply),
-           QLinearConcat, QLinearGlobalAveragePool]
+           QLinearConcat, QLinearGlobalAveragePool, QLinearAveragePool]
     return ops + _gemm_reference_ops(_MS)
 
 
@@ -243,7 +256,9 @@ def _gemm_reference_ops(base) -> list:
         def _run(self, a, a_s, a_z, b, b_s, b_z, c=None, y_s=None, y_z=None, alpha=None,
                  transA=None, transB=None):
             av = np.asarray(a).astype(np.int64) - np.asarray(a_z).astype(np.int64)
-            bv = np.asarray(b).astype(np.int64) - np.asarray(b_z).astype(np.int64)
+            bz = np.asarray(b_z).astype(np.int64)
+            bv = np.asarray(b).astype(np.int64) - (bz.reshape(-1, 1) if transB and bz.size > 1
+                                                   else bz)
             acc = (av.T if transA else av) @ (bv.T if transB else bv)
             y = (acc * (1.0 if alpha is None else alpha) + (0 if c is None else c)) \
                 * (np.asarray(a_s) * np.asarray(b_s))
