@@ -307,3 +307,165 @@ def matmul_nbits(k=40, n=6, block=16, with_zp=True):
     node = helper.make_node("MatMulNBits", ins, ["y"], name="mm4", domain=MS, K=k, N=n, bits=4,
                             block_size=block)
     return _ms_model([node], [_vi("x", [3, k])], [_vi("y", [3, n])], inits), q, zero
+
+
+# -- fused transformer operators (onnxruntime.transformers.optimizer output) ---------------
+def fused_bert(d=16, heads=2, ff=32):
+    """Two encoder layers as ONNX Runtime's BERT optimizer fuses them, on int32
+    ``input_ids``/``attention_mask`` [batch, sequence]: EmbedLayerNormalization (mask_index) →
+    Attention (packed QKV weight d × 3d, 2 heads) → MatMul → SkipLayerNormalization (bias) →
+    MatMul → BiasGelu → MatMul → SkipLayerNormalization; then DynamicQuantizeLinear →
+    QAttention (int8 QKV weight, zero point 2; column 5 all equal to it) → MatMul → FastGelu
+    (bias) → SkipLayerNormalization. ``Wqkv`` has its rows 0-3 zero (weight density 0.75)."""
+    _, _, helper, _ = _h()
+    wq = rand((d, 3 * d), 400) * 0.3
+    wq[:4] = 0
+    qa = _q((d, 3 * d), 401)
+    qa[qa == 2] = 3
+    qa[:, 5] = 2
+    one, zero = np.ones(d, np.float32), np.zeros(d, np.float32)
+    inits = {"we": rand((30, d), 402), "pe": rand((64, d), 403), "g": one, "b": zero,
+             "Wqkv": wq, "bqkv": rand((3 * d,), 404) * 0.1, "Wo": rand((d, d), 405) * 0.3,
+             "bo": rand((d,), 406) * 0.1, "W1": rand((d, ff), 407) * 0.3,
+             "b1": rand((ff,), 408) * 0.1, "W2": rand((ff, d), 409) * 0.3,
+             "Qa": qa, "qs": np.array(0.01, np.float32), "qz": np.array(2, np.int8),
+             "Wo2": rand((d, d), 410) * 0.3, "bf": rand((d,), 411) * 0.1}
+    mk = helper.make_node
+    nodes = [
+        mk("EmbedLayerNormalization", ["input_ids", "", "we", "pe", "", "g", "b",
+                                       "attention_mask"], ["emb", "mask_index"], name="embed",
+           domain=MS, epsilon=1e-5),
+        mk("Attention", ["emb", "Wqkv", "bqkv", "mask_index"], ["att"], name="attn",
+           domain=MS, num_heads=heads),
+        mk("MatMul", ["att", "Wo"], ["o"], name="proj"),
+        mk("SkipLayerNormalization", ["o", "emb", "g", "b", "bo"], ["ln1"], name="skip_ln1",
+           domain=MS, epsilon=1e-5),
+        mk("MatMul", ["ln1", "W1"], ["f1"], name="ffn1"),
+        mk("BiasGelu", ["f1", "b1"], ["gl"], name="bias_gelu", domain=MS),
+        mk("MatMul", ["gl", "W2"], ["f2"], name="ffn2"),
+        mk("SkipLayerNormalization", ["f2", "ln1", "g", "b"], ["ln2"], name="skip_ln2",
+           domain=MS, epsilon=1e-5),
+        mk("DynamicQuantizeLinear", ["ln2"], ["xq", "xs", "xz"], name="dql"),
+        mk("QAttention", ["xq", "Qa", "bqkv", "xs", "qs", "mask_index", "xz", "qz"], ["att2"],
+           name="qattn", domain=MS, num_heads=heads),
+        mk("MatMul", ["att2", "Wo2"], ["o2"], name="proj2"),
+        mk("FastGelu", ["o2", "bf"], ["fg"], name="fast_gelu", domain=MS),
+        mk("SkipLayerNormalization", ["fg", "ln2", "g", "b"], ["y"], name="skip_ln3",
+           domain=MS, epsilon=1e-5),
+    ]
+    _, TensorProto, _, _ = _h()
+    ins = [_vi(n, ["batch", "sequence"], TensorProto.INT32) for n in ("input_ids",
+                                                                      "attention_mask")]
+    return _ms_model(nodes, ins, [_vi("y", ["batch", "sequence", d])], inits)
+
+
+def fused_bert_macs(b, s, d=16, heads=2, ff=32):
+    attn = b * s * d * 3 * d + 2 * b * s * s * d  # QKV projection + QKᵀ + AV (all heads)
+    return 2 * attn + b * s * d * d + 2 * b * s * d * ff + b * s * d * d
+
+
+def decoder(d=16, heads=2, kv_heads=2):
+    """A decoder step with a KV cache (x[batch, sequence, d], past_key/past_value
+    [batch, heads, past, d/heads]) in ONNX Runtime's fused forms: SimplifiedLayerNormalization
+    (default domain) → MatMul q, k, v → RotaryEmbedding on q and k → MultiHeadAttention with
+    past (present outputs) → MatMul → SkipSimplifiedLayerNormalization → MatMul → QuickGelu →
+    MatMul → BiasAdd → Gelu (com.microsoft) → MatMul to a packed QKV of ``heads`` query and
+    ``kv_heads`` key/value heads → GroupQueryAttention (packed, past, ``do_rotary``) → y."""
+    _, TensorProto, helper, _ = _h()
+    h = d // heads
+    pos = np.arange(64)[:, None] * (1.0 / 10000 ** (np.arange(h // 2) / (h // 2)))[None]
+    inits = {"g": np.ones(d, np.float32), "Wq": rand((d, d), 420) * 0.3,
+             "Wk": rand((d, d), 421) * 0.3, "Wv": rand((d, d), 422) * 0.3,
+             "Wo": rand((d, d), 423) * 0.3, "W1": rand((d, 2 * d), 424) * 0.3,
+             "W2": rand((2 * d, d), 425) * 0.3, "bb": rand((d,), 426) * 0.1,
+             "Wp": rand((d, (heads + 2 * kv_heads) * h), 427) * 0.3,
+             "cos": np.cos(pos).astype(np.float32), "sin": np.sin(pos).astype(np.float32)}
+    mk = helper.make_node
+    nodes = [
+        mk("SimplifiedLayerNormalization", ["x", "g"], ["n1"], name="rms1", axis=-1,
+           epsilon=1e-6),
+        mk("MatMul", ["n1", "Wq"], ["q"], name="q_proj"),
+        mk("MatMul", ["n1", "Wk"], ["k"], name="k_proj"),
+        mk("MatMul", ["n1", "Wv"], ["v"], name="v_proj"),
+        mk("RotaryEmbedding", ["q", "pos_ids", "cos", "sin"], ["qr"], name="rope_q", domain=MS,
+           num_heads=heads),
+        mk("RotaryEmbedding", ["k", "pos_ids", "cos", "sin"], ["kr"], name="rope_k", domain=MS,
+           num_heads=heads),
+        mk("MultiHeadAttention", ["qr", "kr", "v", "", "", "", "past_key", "past_value"],
+           ["att", "present_key", "present_value"], name="mha", domain=MS, num_heads=heads,
+           unidirectional=1),
+        mk("MatMul", ["att", "Wo"], ["o"], name="o_proj"),
+        mk("SkipSimplifiedLayerNormalization", ["o", "x", "g"], ["n2", "", "", "res"],
+           name="skip_rms", domain=MS, epsilon=1e-6),
+        mk("MatMul", ["n2", "W1"], ["f1"], name="ffn1"),
+        mk("QuickGelu", ["f1"], ["qg"], name="quick_gelu", domain=MS, alpha=1.702),
+        mk("MatMul", ["qg", "W2"], ["f2"], name="ffn2"),
+        mk("BiasAdd", ["f2", "bb", "res"], ["r2"], name="bias_add", domain=MS),
+        mk("Gelu", ["r2"], ["g2"], name="gelu", domain=MS),
+        mk("MatMul", ["g2", "Wp"], ["packed"], name="qkv_proj"),
+        mk("GroupQueryAttention", ["packed", "", "", "gqa_past_key", "gqa_past_value",
+                                   "seqlens_k", "total_len", "cos", "sin"],
+           ["y", "gqa_present_key", "gqa_present_value"], name="gqa", domain=MS,
+           num_heads=heads, kv_num_heads=kv_heads, do_rotary=1),
+    ]
+    ins = [_vi("x", ["batch", "sequence", d]), _vi("pos_ids", ["batch", "sequence"],
+                                                     TensorProto.INT64),
+           _vi("past_key", ["batch", heads, "past", h]),
+           _vi("past_value", ["batch", heads, "past", h]),
+           _vi("gqa_past_key", ["batch", kv_heads, "past", h]),
+           _vi("gqa_past_value", ["batch", kv_heads, "past", h]),
+           _vi("seqlens_k", ["batch"], TensorProto.INT32), _vi("total_len", [], TensorProto.INT32)]
+    outs = [_vi("y", ["batch", "sequence", d])] + [
+        _vi(n, ["batch", heads if n.startswith("p") else kv_heads, "total", h])
+        for n in ("present_key", "present_value", "gqa_present_key", "gqa_present_value")]
+    return _ms_model(nodes, ins, outs, inits)
+
+
+def decoder_macs(b, s, p, d=16, heads=2, kv_heads=2):
+    h = d // heads
+    t = p + s
+    proj = b * s * d * (4 * d + 4 * d + (heads + 2 * kv_heads) * h)
+    return proj + 2 * (2 * b * heads * s * t * h)
+
+
+def opset23(d=16, heads=4, kv_heads=2):
+    """Opset-23 standard fused ops on x[batch, sequence, d]: RMSNormalization → MatMul q (d),
+    k and v (kv_heads · h) → Reshape/Transpose to [B, heads, S, h] → RotaryEmbedding (q, k) →
+    Attention (grouped: 4 query heads over 2 KV heads, causal, with past) → Transpose/Reshape
+    → MatMul."""
+    _, TensorProto, helper, _ = _h()
+    h = d // heads
+    pos = np.arange(64)[:, None] * (1.0 / 10000 ** (np.arange(h // 2) / (h // 2)))[None]
+    inits = {"g": np.ones(d, np.float32), "Wq": rand((d, d), 430) * 0.3,
+             "Wk": rand((d, kv_heads * h), 431) * 0.3, "Wv": rand((d, kv_heads * h), 432) * 0.3,
+             "Wo": rand((d, d), 433) * 0.3, "cos": np.cos(pos).astype(np.float32),
+             "sin": np.sin(pos).astype(np.float32),
+             "sq": np.array([0, 0, heads, h], np.int64), "skv": np.array([0, 0, kv_heads, h],
+                                                                        np.int64),
+             "so": np.array([0, 0, d], np.int64)}
+    mk = helper.make_node
+    nodes = [mk("RMSNormalization", ["x", "g"], ["n"], name="rms", axis=-1)]
+    for t, w, shp in (("q", "Wq", "sq"), ("k", "Wk", "skv"), ("v", "Wv", "skv")):
+        nodes += [mk("MatMul", ["n", w], [f"{t}0"], name=f"{t}_proj"),
+                  mk("Reshape", [f"{t}0", shp], [f"{t}1"], name=f"{t}_split"),
+                  mk("Transpose", [f"{t}1"], [f"{t}2"], name=f"{t}_heads", perm=[0, 2, 1, 3])]
+    nodes += [
+        mk("RotaryEmbedding", ["q2", "cos", "sin", "pos_ids"], ["qr"], name="rope_q"),
+        mk("RotaryEmbedding", ["k2", "cos", "sin", "pos_ids"], ["kr"], name="rope_k"),
+        mk("Attention", ["qr", "kr", "v2", "", "past_key", "past_value"],
+           ["att", "present_key", "present_value"], name="attn", is_causal=1),
+        mk("Transpose", ["att"], ["att_t"], name="merge_t", perm=[0, 2, 1, 3]),
+        mk("Reshape", ["att_t", "so"], ["att_m"], name="merge"),
+        mk("MatMul", ["att_m", "Wo"], ["y"], name="o_proj"),
+    ]
+    ins = [_vi("x", ["batch", "sequence", d]),
+           _vi("pos_ids", ["batch", "sequence"], TensorProto.INT64),
+           _vi("past_key", ["batch", kv_heads, "past", h]),
+           _vi("past_value", ["batch", kv_heads, "past", h])]
+    pres = [_vi(n, ["batch", kv_heads, "total", h]) for n in ("present_key", "present_value")]
+    return _model(nodes, ins, [_vi("y", ["batch", "sequence", d])] + pres, inits, opset=23)
+
+
+def opset23_macs(b, s, p, d=16, heads=4, kv_heads=2):
+    h = d // heads
+    return b * s * d * (2 * d + 2 * kv_heads * h) + 2 * b * heads * s * (p + s) * h

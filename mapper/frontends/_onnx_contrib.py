@@ -189,7 +189,9 @@ def _ms_attention(b, node, base, a) -> None:
     sizes = a.get("qkv_hidden_sizes") or [w.shape[1] // 3] * 3
     dq, _dk, dv = (int(v) for v in sizes)
     bsz, s = int(np.prod(x[:-1])) // x[-2], int(x[-2])
-    past = node.input[4] if len(node.input) > 4 and node.input[4] else ""
+    quant = node.op_type == "QAttention"
+    pi, extra = (8, [5]) if quant else (4, [3, 5])  # past; mask / attention bias inputs
+    past = node.input[pi] if len(node.input) > pi and node.input[pi] else ""
     p = b.need_shape(past, node)[3] if past else 0
     qkv = f"{node.name}/qkv_out"
     b.shapes[qkv] = (bsz, s, int(w.shape[1]))
@@ -200,7 +202,8 @@ def _ms_attention(b, node, base, a) -> None:
                 bias=len(node.input) > 2 and bool(node.input[2]),
                 **b.contrib_weight_fields(node, 1, "kn", w[None], origin, op_name="/qkv"))
     b.add(op, node, outputs=[qkv])
-    mask = [t for t in node.input[3:4] + node.input[5:6] if t and t not in b.consts]
+    mask = [node.input[i] for i in extra if len(node.input) > i and node.input[i]
+            and node.input[i] not in b.consts]
     _core(b, node, base, [qkv] + mask, [qkv] + ([past] if past else []), bsz, n, s, s + p,
           dq // n, dv // n)
 

@@ -103,30 +103,40 @@ def reference_ops() -> list:
     """``onnx.reference`` operator classes for the fused transformer operators."""
     from onnx.reference.op_run import OpRun
 
-    class _MS(OpRun):
+    class _Named(OpRun):
+        """Values only for the node's named outputs (``onnx.reference`` would otherwise
+        store an unnamed optional output under ``""``, which later nodes read for their
+        absent optional inputs)."""
+
+        def run(self, *args, **kwargs):
+            res = super().run(*args, **kwargs)
+            return tuple(r if name else None for name, r in zip(self.onnx_node.output, res,
+                                                                 strict=False))
+
+    class _MS(_Named):
         op_domain = "com.microsoft"
 
     class FastGelu(_MS):
-        def _run(self, x, bias=None):
+        def _run(self, x, bias=None, **_):
             x = x if bias is None else x + bias
             return ((0.5 * x * (1 + np.tanh(_SQRT_2_PI * (x + 0.044715 * x ** 3))))
                     .astype(x.dtype),)
 
     class BiasGelu(_MS):
-        def _run(self, x, bias):
+        def _run(self, x, bias, **_):
             return (_gelu(x + bias),)
 
     class Gelu(_MS):
-        def _run(self, x):
+        def _run(self, x, **_):
             return (_gelu(x),)
 
     class QuickGelu(_MS):
-        def _run(self, x, alpha=None):
+        def _run(self, x, alpha=None, **_):
             a = 1.702 if alpha is None else alpha
             return ((x / (1 + np.exp(-a * x))).astype(x.dtype),)
 
     class BiasAdd(_MS):
-        def _run(self, x, bias, skip):
+        def _run(self, x, bias, skip, **_):
             return (x + bias + skip,)
 
     class SkipLayerNormalization(_MS):
@@ -142,7 +152,7 @@ def reference_ops() -> list:
                                        simplified=True)
             return y, mean, inv, s
 
-    class SimplifiedLayerNormalization(OpRun):
+    class SimplifiedLayerNormalization(_Named):
         op_domain = ""
 
         def _run(self, x, scale, axis=None, epsilon=None, stash_type=None):

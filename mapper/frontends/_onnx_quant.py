@@ -202,6 +202,11 @@ def reference_ops() -> list:
     class _MS(OpRun):
         op_domain = "com.microsoft"
 
+        def run(self, *args, **kwargs):  # values for the named outputs only
+            res = super().run(*args, **kwargs)
+            return tuple(r if n else None for n, r in zip(self.onnx_node.output, res,
+                                                          strict=False))
+
     def unary(name, fn):
         def _run(self, x, xs, xz=None, ys=None, yz=None, **attrs):
             return (_q(fn(_deq(x, xs, xz), attrs), ys, yz),)
