@@ -256,6 +256,8 @@ def _matmul(op: GemmOp, x, call, wshape) -> np.ndarray:
         one_d = x.ndim == 1
         a = x.reshape(-1, k)
         y = call(a, 0).reshape(x.shape[:-1] + (n,))
+        if wshape is not None and len(wshape) == 1:  # a 1-D weight: its dim is dropped
+            y = y[..., 0]
         return y[0] if one_d else y
     wshape = tuple(wshape[:-2]) if wshape is not None else (op.groups,)
     nb = len(wshape)

@@ -469,3 +469,69 @@ def opset23(d=16, heads=4, kv_heads=2):
 def opset23_macs(b, s, p, d=16, heads=4, kv_heads=2):
     h = d // heads
     return b * s * d * (2 * d + 2 * kv_heads * h) + 2 * b * heads * s * (p + s) * h
+
+
+# -- opset differences --------------------------------------------------------------------
+def opset_variants(opset):
+    """The same net at opset 10 (Clip/Pad/Squeeze/Unsqueeze/ReduceMean arguments as
+    attributes), 13 (Clip/Pad/Squeeze/Unsqueeze as inputs) and 18 (ReduceMean axes an input) on
+    x[2, 4, 6, 6]: Conv auto_pad SAME_UPPER k3 s2 (→ 3×3) → Clip → Pad 1 (→ 5×5) → ReduceMean
+    [2, 3] → Squeeze → Unsqueeze → LayerNormalization decomposed (ReduceMean, Sub, Pow, Sqrt,
+    Div) → Squeeze → Transpose → Gemm transA (B 8×5) → MatMul by a 1-D weight (→ [2]); and from
+    the Conv: ConvTranspose k3 s2 pads 1 output_padding 1 (3×3 → 6×6)."""
+    _, _, helper, _ = _h()
+    mk = helper.make_node
+    i64 = lambda v: np.array(v, np.int64)  # noqa: E731
+    inits = {"w": rand((8, 4, 3, 3), 500), "B": rand((8, 5), 501), "v": rand((5,), 502),
+             "C": rand((5,), 504),
+             "wt": rand((8, 4, 3, 3), 503), "two": np.array(2.0, np.float32),
+             "eps": np.array(1e-5, np.float32)}
+    nodes = [mk("Conv", ["x", "w"], ["c"], name="conv_same", auto_pad="SAME_UPPER",
+                strides=[2, 2])]
+    if opset < 11:
+        nodes += [mk("Clip", ["c"], ["cl"], name="clip", min=-1.0, max=1.0),
+                  mk("Pad", ["cl"], ["p"], name="pad", pads=[0, 0, 1, 1, 0, 0, 1, 1])]
+    else:
+        inits.update(lo=np.array(-1.0, np.float32), hi=np.array(1.0, np.float32),
+                     pads=i64([0, 0, 1, 1, 0, 0, 1, 1]))
+        nodes += [mk("Clip", ["c", "lo", "hi"], ["cl"], name="clip"),
+                  mk("Pad", ["cl", "pads"], ["p"], name="pad")]
+    if opset < 18:
+        nodes.append(mk("ReduceMean", ["p"], ["m"], name="gap", axes=[2, 3]))
+    else:
+        inits["ax23"] = i64([2, 3])
+        nodes.append(mk("ReduceMean", ["p", "ax23"], ["m"], name="gap"))
+
+    def axes_op(op, x, y, axes, name):
+        if opset < 13:
+            return mk(op, [x], [y], name=name, axes=axes)
+        inits[f"{name}_axes"] = i64(axes)
+        return mk(op, [x, f"{name}_axes"], [y], name=name)
+
+    red = (mk("ReduceMean", ["u", "axm1"], ["mu"], name="ln_mean") if opset >= 18 else
+           mk("ReduceMean", ["u"], ["mu"], name="ln_mean", axes=[-1]))
+    red2 = (mk("ReduceMean", ["sq", "axm1"], ["var"], name="ln_var") if opset >= 18 else
+            mk("ReduceMean", ["sq"], ["var"], name="ln_var", axes=[-1]))
+    inits["axm1"] = i64([-1])
+    nodes += [
+        axes_op("Squeeze", "m", "s", [2, 3], "squeeze"),
+        axes_op("Unsqueeze", "s", "u", [1], "unsqueeze"),
+        red, mk("Sub", ["u", "mu"], ["dev"], name="ln_sub"),
+        mk("Pow", ["dev", "two"], ["sq"], name="ln_pow"), red2,
+        mk("Add", ["var", "eps"], ["ve"], name="ln_add"),
+        mk("Sqrt", ["ve"], ["sd"], name="ln_sqrt"), mk("Div", ["dev", "sd"], ["ln"], name="ln_div"),
+        axes_op("Squeeze", "ln", "f", [1], "squeeze2"),
+        mk("Transpose", ["f"], ["ft"], name="t", perm=[1, 0]),
+        mk("Gemm", ["ft", "B", "C"], ["g"], name="gemm_ta", transA=1),
+        mk("MatMul", ["g", "v"], ["y"], name="mm_1d"),
+        mk("ConvTranspose", ["c", "wt"], ["up"], name="deconv", strides=[2, 2],
+           pads=[1, 1, 1, 1], output_padding=[1, 1]),
+    ]
+    if opset < 11:
+        del inits["axm1"]
+    return _model(nodes, [_vi("x", [2, 4, 6, 6])], [_vi("y", [2]), _vi("up", [2, 4, 6, 6])],
+                  inits, opset=opset)
+
+
+#: conv 2·3·3·8·36 + gemm 2·8·5 + 1-d matmul 2·5 + deconv (2·3·3)·8·(4·9)
+OPSET_VARIANT_MACS = 2 * 9 * 8 * 36 + 2 * 8 * 5 + 2 * 5 + 18 * 8 * 36

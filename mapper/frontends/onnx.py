@@ -329,8 +329,14 @@ class _Builder:
         if op_type in COPY_DATA:
             nb = sum(self.nbytes(o) for o in node.output if o)
             return self.add(DataOp(**base, bytes=nb, free=False), node)
+        why = "is not supported"
+        if op_type in ("If", "Loop", "Scan", "SequenceMap"):
+            why = ("is control flow whose condition or trip count is not constant after the "
+                   "dims are bound (only an If on a constant condition is inlined)")
+        elif node.domain not in ("", "ai.onnx"):
+            why = f"(domain {node.domain!r}) is not supported"
         raise UnsupportedOperatorError(
-            f"ONNX operator {op_type!r} (node {node.name!r}) is not supported; declare it free "
+            f"ONNX operator {op_type!r} (node {node.name!r}) {why}; declare it free "
             f"with passthrough=({op_type!r},) or use a model with only: "
             + ", ".join(supported_operators())
         )
