@@ -7,7 +7,6 @@ reproduces the node pattern they emit, with its inputs in their order."""
 from __future__ import annotations
 
 import numpy as np
-
 from mapper_onnx_cases import _h, _model, _vi, rand
 
 MS = "com.microsoft"

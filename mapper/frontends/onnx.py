@@ -558,7 +558,10 @@ class _Builder:
                 raise ShapeError(f"node {node.name!r}: MatMul output {y} does not split into "
                                  f"{groups} weight batches")
             gkn = w.reshape(groups, k, n)
+            bidx = _gemm_inputs(node.op_type)[2]
             return GemmOp(**base, m=total_rows // groups, k=int(k), n=int(n), groups=groups,
+                          bias=bidx is not None and len(node.input) > bidx
+                          and bool(node.input[bidx]),
                           **self._weight(node, "kn", gkn, origin))
         m = sa[-2] if len(sa) > 1 else 1
         batch = int(np.prod(y[:-2], dtype=np.int64)) if len(y) > 2 else 1
