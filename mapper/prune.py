@@ -330,6 +330,10 @@ def pruned_onnx_model(graph: OpGraph):
         org = info.get("origin")
         target = (inits.get(org.name) if org is not None and org.kind == "initializer"
                   else _const_tensor(consts.get(org.name)) if org is not None else None)
+        if target is not None and hasattr(org, "write"):  # packed (MatMulNBits) weights
+            new = org.write(numpy_helper.to_array(target), w_node != 0)
+            target.CopyFrom(numpy_helper.from_array(new, target.name))
+            continue
         if target is not None:
             cur = numpy_helper.to_array(target)
             keep = org.to_origin_layout(w_node != 0)
@@ -338,8 +342,8 @@ def pruned_onnx_model(graph: OpGraph):
                 new = np.where(keep, cur, zero).astype(cur.dtype)
                 target.CopyFrom(numpy_helper.from_array(new, target.name))
                 continue
-        node = nodes[name]
-        tname = f"{info['tensor']}__pruned_{name}"
+        node = nodes[info.get("node", name)]
+        tname = f"{info['tensor']}__pruned_{name.replace('/', '_')}"
         if info.get("zero_point") is not None:  # integer op: stored = effective + zero point
             zp, dtype = info["zero_point"]
             w_node = (w_node + zp).astype(dtype)

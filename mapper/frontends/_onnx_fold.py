@@ -13,6 +13,7 @@ in their original place and layout.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +22,13 @@ import numpy as np
 from hwsim.errors import InputFileError, ShapeError
 
 __all__ = ["Origin", "bind_and_fold", "load_model", "static_shape", "reference_overrides",
-           "inline_if"]
+           "inline_if", "run_node", "dq_broadcast"]
 
 #: Nodes never folded (nondeterministic or stateful).
 _NO_FOLD = {"RandomNormal", "RandomUniform", "RandomNormalLike", "RandomUniformLike", "Multinomial",
             "Bernoulli"}
+#: Contrib (``com.microsoft``) nodes folded when their inputs are constant.
+_FOLD_CONTRIB = {"DequantizeLinear", "QuantizeLinear"}
 #: Nodes through which a weight's origin is traced (element-wise, layout preserving).
 _ELEMENTWISE_CHAIN = {"Identity", "Cast", "Mul", "Div", "DequantizeLinear"}
 #: Largest tensor (elements) produced by folding; bigger ones stay as graph operations.
@@ -172,6 +175,7 @@ def _shapes(model) -> dict[str, tuple[int, ...]]:
     return out
 
 
+@functools.lru_cache(maxsize=1)
 def reference_overrides() -> list:
     """Operator classes that replace ``onnx.reference``'s own (pass as ``new_ops``).
 
@@ -179,11 +183,15 @@ def reference_overrides() -> list:
       batch's own statistics whenever the training-only ``momentum`` attribute is present
       (Paddle2ONNX always writes it); the ONNX spec's inference mode uses the stored mean and
       variance, for every opset.
+    * ``MaxPool``: ``onnx.reference`` pads an integer input with NaN (fails on the uint8
+      pools of QOperator models); integers are pooled as float64 and cast back (exact).
     * ``DequantizeLinear`` / ``QuantizeLinear``: ``onnx.reference`` implements
-      ``DequantizeLinear`` from opset 19 only; these implement the per-tensor and per-axis
-      int8/uint8 semantics of opsets 10-21 (``(x - zero_point) * scale`` and
-      ``saturate(round(x / scale) + zero_point)``, round half to even). Blocked quantization and
-      float8 types are not covered.
+      ``DequantizeLinear`` from opset 19 only; these implement the per-tensor, per-axis and
+      blocked (``block_size``) int4/uint4/int8/uint8/int16/uint16 semantics of opsets 10-21
+      (``(x - zero_point) * scale`` and ``saturate(round(x / scale) + zero_point)``, round half
+      to even). Float8 types are not covered.
+    * the ONNX Runtime contrib operators the front end maps (``com.microsoft`` quantized ops,
+      :mod:`._onnx_quant`; fused transformer ops, :mod:`._onnx_contrib_ref`).
     """
     from onnx.reference.op_run import OpRun
 
@@ -198,21 +206,23 @@ def reference_overrides() -> list:
                  + bias.reshape(shp))
             return (y.astype(x.dtype),)
 
-    def _bcast(v, x, axis):
-        v = np.asarray(v)
-        if v.size <= 1:
-            return v.reshape(())
-        shp = [1] * x.ndim
-        shp[axis % x.ndim] = v.size
-        return v.reshape(shp)
+    from onnx.reference.ops.op_max_pool import MaxPool as _MaxPool
+
+    class MaxPool(_MaxPool):
+        def _run(self, x, **kw):
+            if np.asarray(x).dtype.kind in "iu":  # onnx.reference pads integers with NaN
+                res = _MaxPool._run(self, np.asarray(x).astype(np.float64), **kw)
+                return (res[0].astype(x.dtype),) + tuple(res[1:])
+            return _MaxPool._run(self, x, **kw)
 
     class DequantizeLinear(OpRun):
         op_domain = ""
 
         def _run(self, x, scale, zero_point=None, axis=1, block_size=None, output_dtype=None):
-            axis = 1 if axis is None else axis
-            zp = 0 if zero_point is None else _bcast(zero_point, x, axis).astype(np.int32)
-            y = (x.astype(np.int32) - zp) * _bcast(scale, x, axis)
+            s = dq_broadcast(scale, np.shape(x), axis, block_size)
+            zp = 0 if zero_point is None else \
+                dq_broadcast(zero_point, np.shape(x), axis, block_size).astype(np.int32)
+            y = (np.asarray(x).astype(np.int32) - zp) * s
             return (y.astype(np.asarray(scale).dtype),)
 
     class QuantizeLinear(OpRun):
@@ -220,22 +230,59 @@ def reference_overrides() -> list:
 
         def _run(self, x, scale, zero_point=None, axis=1, saturate=None, block_size=None,
                  output_dtype=None, precision=None):
-            axis = 1 if axis is None else axis
-            dt = np.uint8 if zero_point is None else np.asarray(zero_point).dtype
-            zp = 0 if zero_point is None else _bcast(zero_point, x, axis).astype(np.int32)
-            q = np.rint(x / _bcast(scale, x, axis)).astype(np.int64) + zp
-            info = np.iinfo(dt)
-            return (np.clip(q, info.min, info.max).astype(dt),)
+            from ._onnx_quant import quant_range
 
-    return [BatchNormalization, DequantizeLinear, QuantizeLinear]
+            dt = np.uint8 if zero_point is None else np.asarray(zero_point).dtype
+            zp = 0 if zero_point is None else \
+                dq_broadcast(zero_point, np.shape(x), axis, block_size).astype(np.int64)
+            q = np.rint(x / dq_broadcast(scale, np.shape(x), axis, block_size))
+            lo, hi = quant_range(dt)
+            return (np.clip(q.astype(np.int64) + zp, lo, hi).astype(dt),)
+
+    from ._onnx_contrib_ref import reference_ops as contrib_ops
+    from ._onnx_quant import reference_ops as quant_ops
+
+    return [BatchNormalization, MaxPool, DequantizeLinear, QuantizeLinear, *quant_ops(),
+            *contrib_ops()]
+
+
+def dq_broadcast(v, shape, axis, block_size=None) -> np.ndarray:
+    """A ``QuantizeLinear``/``DequantizeLinear`` scale or zero point broadcast against an input
+    of ``shape``: a scalar as is, a 1-D one along ``axis`` (default 1), a blocked one (opset 21
+    ``block_size``) repeated ``block_size`` times along ``axis``."""
+    v = np.asarray(v)
+    if v.size <= 1 and not block_size:
+        return v.reshape(())
+    axis = (1 if axis is None else int(axis)) % max(len(shape), 1)
+    if block_size:
+        return np.repeat(v, int(block_size), axis=axis).take(range(shape[axis]), axis=axis)
+    shp = [1] * len(shape)
+    shp[axis] = v.size
+    return v.reshape(shp)
+
+
+def run_node(node, feeds: dict, opset: dict[str, int], new_ops=None) -> list:
+    """Outputs of one node run by ``onnx.reference`` at the model's opsets (a bare
+    ``NodeProto`` would run at the newest opset, e.g. reading ``Unsqueeze`` axes as an input)."""
+    from onnx import helper
+    from onnx.reference import ReferenceEvaluator
+
+    ins = [helper.make_empty_tensor_value_info(n) for n in dict.fromkeys(t for t in node.input
+                                                                         if t)]
+    outs = [helper.make_empty_tensor_value_info(n) for n in node.output if n]
+    graph = helper.make_graph([node], "node", ins, outs)
+    ops = dict(opset)
+    if node.domain and node.domain not in ops:
+        ops[node.domain] = 1
+    ev = ReferenceEvaluator(graph, opsets=ops,
+                           new_ops=reference_overrides() if new_ops is None else new_ops)
+    res = ev.run(None, {n: feeds[n] for n in node.input if n})
+    it = iter(res)
+    return [next(it) if n else None for n in node.output]
 
 
 def _eval_node(node, values, opset):
-    from onnx.reference import ReferenceEvaluator
-
-    ev = ReferenceEvaluator(node, opsets=opset, new_ops=reference_overrides())
-    feeds = {n: values[n] for n in node.input if n}
-    return ev.run(None, feeds)
+    return run_node(node, values, opset)
 
 
 def _trace_origin(node, origins, consts) -> Origin | None:
@@ -271,23 +318,16 @@ def _trace_origin(node, origins, consts) -> Origin | None:
         if src.ops or not np.isscalar(src.zero):
             return None
         zp = consts[node.input[2]] if len(node.input) > 2 and node.input[2] else np.zeros(())
-        if zp.size > 1:
-            axis = 1
-            for a in node.attribute:
-                if a.name == "axis":
-                    axis = a.i
-            shp = [1] * len(shape)
-            shp[axis] = zp.size
-            zero = np.broadcast_to(zp.reshape(shp), shape)
-        else:
-            zero = zp.reshape(())[()]
+        attrs = {a.name: a.i for a in node.attribute if a.name in ("axis", "block_size")}
+        zero = dq_broadcast(zp, shape, attrs.get("axis", 1), attrs.get("block_size"))
+        zero = np.broadcast_to(zero, shape) if zero.ndim else zero[()]
         return Origin(src.kind, src.name, [], zero)
     if node.op_type in ("Mul", "Div") and any(np.any(o == 0) for o in others):
         return None
     return Origin(src.kind, src.name, list(src.ops), src.zero)
 
 
-def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
+def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 64):
     """Bind input dims, infer shapes and constant-fold until a fixpoint.
 
     Parameters
@@ -324,8 +364,9 @@ def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
     nodes = list(model.graph.node)
     shapes: dict[str, tuple[int, ...]] = {}
     vinfo = []
+    last_deferred = None
     for _ in range(max_iter):
-        skel = _skeleton(model, nodes, consts, protos)
+        skel, deferred = _skeleton(model, nodes, consts, protos, shapes)
         try:
             skel = onnx.shape_inference.infer_shapes(skel, data_prop=True)
         except Exception as exc:
@@ -355,8 +396,9 @@ def bind_and_fold(model, dims=None, input_shapes=None, max_iter: int = 16):
                 if o is not None:
                     origins[node.output[0]] = o
         nodes = kept
-        if not folded:
+        if not folded and (not deferred or deferred == last_deferred):
             break
+        last_deferred = deferred
     folded_model = _final_model(model, nodes, consts, protos, vinfo)
     return folded_model, consts, origins, inputs, shapes
 
@@ -386,15 +428,20 @@ def _empty_like(model):
     return out
 
 
-def _skeleton(model, nodes, consts, protos):
+def _skeleton(model, nodes, consts, protos, shapes):
     """``model`` with ``nodes``, small constants as initializers and large ones as inputs."""
     from onnx import helper, numpy_helper
+
+    from ._onnx_proxy import proxy_nodes
 
     skel = _empty_like(model)
     skel.ir_version = max(skel.ir_version, 4)  # initializers need not be listed as inputs
     g = skel.graph
     g.name = model.graph.name
-    g.node.extend(nodes)
+    opset = {o.domain or "": o.version for o in model.opset_import}
+    stand_ins, extra_inputs, extra_inits, deferred = proxy_nodes(nodes, consts, opset, shapes)
+    g.node.extend(stand_ins)
+    g.initializer.extend(extra_inits)
     have = {i.name for i in model.graph.input}
     g.input.extend(model.graph.input)
     for out in model.graph.output:  # declared output shapes (often -1/?) are re-inferred
@@ -409,7 +456,8 @@ def _skeleton(model, nodes, consts, protos):
         elif name not in have:
             et = helper.np_dtype_to_tensor_dtype(v.dtype)
             g.input.append(helper.make_tensor_value_info(name, et, list(v.shape)))
-    return skel
+    g.input.extend(extra_inputs)
+    return skel, deferred
 
 
 def _final_model(model, nodes, consts, protos, vinfo):
@@ -498,7 +546,8 @@ def _fold_one(node, consts, shapes, opset):
             elif a.name == "end":
                 end = a.i
         return [np.array(s[start:end], dtype=np.int64)]
-    if node.op_type in _NO_FOLD or node.domain not in ("", "ai.onnx"):
+    if node.op_type in _NO_FOLD or (node.domain not in ("", "ai.onnx") and not (
+            node.domain == "com.microsoft" and node.op_type in _FOLD_CONTRIB)):
         return None
     if any(a.type in (5, 10) for a in node.attribute):  # subgraph attributes (If/Loop/Scan)
         return None

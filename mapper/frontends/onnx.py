@@ -44,6 +44,8 @@ import numpy as np
 from hwsim.errors import ShapeError, UnsupportedOperatorError
 
 from ..graph import DTYPE_BYTES, ConvOp, DataOp, GemmOp, MatMulOp, OpGraph, VectorOp
+from ._onnx_ops import einsum
+from ._onnx_ops import pads as _pads
 
 __all__ = ["load_onnx", "node_names", "supported_operators", "VECTOR_COST", "FREE_DATA",
            "COPY_DATA", "SPECIAL"]
@@ -110,9 +112,16 @@ _CONV = {"Conv", "ConvTranspose", "ConvInteger", "QLinearConv"}
 
 
 def supported_operators() -> list[str]:
-    """Every ONNX op type the front end maps, sorted."""
+    """Every ONNX op type the front end maps (standard and ONNX Runtime ``com.microsoft``
+    contrib operators), sorted."""
+    from ._onnx_contrib import ATTENTION_OPS, CONTRIB_VECTOR
+    from ._onnx_quant import CONTRIB_GEMM_INPUTS, QLINEAR_VECTOR
+
     return sorted(set(VECTOR_COST) | _REDUCE | _POOL | FREE_DATA | COPY_DATA | _GEMM
-                  | {"Resize", "Upsample", "Einsum"})
+                  | {"Resize", "Upsample", "Einsum", "MatMulNBits", "QLinearConcat",
+                     "QLinearGlobalAveragePool", "QLinearAveragePool"}
+                  | set(CONTRIB_VECTOR) | ATTENTION_OPS | set(CONTRIB_GEMM_INPUTS)
+                  | set(QLINEAR_VECTOR))
 
 
 def node_names(model) -> list[str]:
@@ -191,6 +200,13 @@ def load_onnx(path_or_model, *, dims: dict[str, int] | None = None,
                         unknown_shapes=b.unknown,
                         dims=dict(dims or {}), input_shapes={k: v[0] for k, v in inputs.items()})
     return b.graph
+
+
+def _gemm_inputs(op_type: str) -> tuple[int, int | None, int | None]:
+    """``(weight, weight zero point, bias)`` input indices of a standard or contrib GEMM."""
+    from ._onnx_quant import CONTRIB_GEMM_INPUTS
+
+    return GEMM_INPUTS.get(op_type) or CONTRIB_GEMM_INPUTS[op_type]
 
 
 def _np_dtype(elem_type: int) -> str:
@@ -284,6 +300,8 @@ class _Builder:
                     dtype=self.vi_dtype.get(node.output[0], "float32"), source=node)
         if op_type in self.passthrough:  # the user's explicit choice wins
             return self.add(DataOp(**base, bytes=0, free=True), node)
+        if self._contrib(node, base):
+            return None
         if op_type in _CONV:
             return self.add(self._conv(node, base), node)
         if op_type in _GEMM:
@@ -305,27 +323,63 @@ class _Builder:
                                      elements=self.elems(node.output[0]), ops_per_element=cost,
                                      in_elements=self.elems(node.input[0])), node)
         if op_type == "Einsum":
-            return self.add(self._einsum(node, base), node)
+            return self.add(einsum(self, node, base), node)
         if op_type in FREE_DATA:
             return self.add(DataOp(**base, bytes=0, free=True), node)
         if op_type in COPY_DATA:
             nb = sum(self.nbytes(o) for o in node.output if o)
             return self.add(DataOp(**base, bytes=nb, free=False), node)
+        why = "is not supported"
+        if op_type in ("If", "Loop", "Scan", "SequenceMap"):
+            why = ("is control flow whose condition or trip count is not constant after the "
+                   "dims are bound (only an If on a constant condition is inlined)")
+        elif node.domain not in ("", "ai.onnx"):
+            why = f"(domain {node.domain!r}) is not supported"
         raise UnsupportedOperatorError(
-            f"ONNX operator {op_type!r} (node {node.name!r}) is not supported; declare it free "
+            f"ONNX operator {op_type!r} (node {node.name!r}) {why}; declare it free "
             f"with passthrough=({op_type!r},) or use a model with only: "
             + ", ".join(supported_operators())
         )
+
+    def _contrib(self, node, base) -> bool:
+        """Map ONNX Runtime's contrib operators and the opset-23 fused ones; False if not one."""
+        from ._onnx_contrib import ATTENTION_OPS, CONTRIB_VECTOR, map_attention, vector_cost
+        from ._onnx_quant import CONTRIB_GEMM_INPUTS, QLINEAR_VECTOR, REQUANT, map_nbits
+
+        op_type = node.op_type
+        if op_type in ATTENTION_OPS:
+            map_attention(self, node, base)
+        elif op_type in CONTRIB_GEMM_INPUTS:
+            self.add(self._gemm(node, base), node)
+        elif op_type == "MatMulNBits":
+            self.add(map_nbits(self, node, base), node)
+        elif op_type in CONTRIB_VECTOR:
+            cat, cost = vector_cost(node)
+            self.add(VectorOp(**base, category=cat, elements=self.elems(node.output[0]),
+                              ops_per_element=cost,
+                              in_elements=sum(self.elems(t) for t in base["inputs"])), node)
+        elif op_type in QLINEAR_VECTOR:
+            cat, cost = VECTOR_COST[QLINEAR_VECTOR[op_type]]
+            self.add(VectorOp(**base, category=cat, elements=self.elems(node.output[0]),
+                              ops_per_element=float(cost + REQUANT),
+                              in_elements=sum(self.elems(t) for t in base["inputs"])), node)
+        elif op_type == "QLinearConcat":
+            self.add(DataOp(**base, bytes=self.nbytes(node.output[0]), free=False), node)
+        elif op_type in ("QLinearGlobalAveragePool", "QLinearAveragePool"):
+            self.add(self._vector(node, base), node)
+        else:
+            return False
+        return True
 
     def _vector(self, node, base) -> VectorOp:
         op_type = node.op_type
         out = self.elems(node.output[0])
         ins = sum(self.elems(t) for t in base["inputs"])
-        if op_type in _POOL:
+        if op_type in _POOL or op_type.startswith("QLinear"):
             a = _attrs(node)
-            if op_type.startswith("Global"):
+            if "Global" in op_type:
                 s = self.need_shape(node.input[0], node)
-                win = int(np.prod(s[2:]))
+                win = int(np.prod(s[1:-1] if a.get("channels_last") else s[2:]))
             else:
                 win = int(np.prod(a.get("kernel_shape", [1])))
             return VectorOp(**base, category="pool", elements=out, ops_per_element=float(win),
@@ -339,36 +393,6 @@ class _Builder:
             cost += int(_attrs(node).get("size", 1))
         return VectorOp(**base, category=cat, elements=out, ops_per_element=float(cost),
                         in_elements=ins)
-
-    def _einsum(self, node, base):
-        """Two-operand Einsum → an act×act product (``batch`` = indices in both inputs and the
-        output, ``m``/``n`` = free indices of each side, ``k`` = contracted); one operand → a
-        copy (transpose/diagonal) or a reduction. Weight sparsity is not detected here."""
-        eq = _attrs(node).get("equation", b"")
-        eq = (eq.decode() if isinstance(eq, bytes) else str(eq)).replace(" ", "")
-        lhs, _, out = eq.partition("->")
-        terms = lhs.split(",")
-        shapes = [self.need_shape(t, node) for t in node.input if t]
-        if "..." in eq or not out or len(terms) != len(shapes) or len(terms) > 2:
-            raise UnsupportedOperatorError(
-                f"ONNX operator 'Einsum' (node {node.name!r}) with equation {eq!r}: only one or "
-                "two operands with an explicit '->' output and no ellipsis map")
-        size = {}
-        for term, shp in zip(terms, shapes, strict=True):
-            size.update(zip(term, shp, strict=False))
-        prod = lambda idx: int(np.prod([size[i] for i in idx], dtype=np.int64))  # noqa: E731
-        if len(terms) == 1:
-            n_out, n_in = prod(out), prod(terms[0])
-            if n_out < n_in:
-                return VectorOp(**base, category="reduce", elements=n_out,
-                                ops_per_element=n_in / max(n_out, 1), in_elements=n_in)
-            return DataOp(**base, bytes=n_out * DTYPE_BYTES.get(base["dtype"], 4), free=False)
-        a, b = terms
-        batch = [i for i in out if i in a and i in b]
-        m = [i for i in out if i in a and i not in b]
-        n = [i for i in out if i in b and i not in a]
-        k = [i for i in a if i in b and i not in out]
-        return MatMulOp(**base, m=prod(m), k=prod(k), n=prod(n), batch=prod(batch))
 
     def _sole_producer(self, x: str, cls) -> Any:
         """The op of type ``cls`` that writes ``x`` when ``x`` feeds only one node."""
@@ -414,9 +438,17 @@ class _Builder:
         self._fold_into(node, op, x)
         return True
 
-    def _raw_weight(self, node) -> tuple[np.ndarray, Any]:
+    def contrib_weight(self, node, widx: int, zidx: int | None) -> tuple[np.ndarray, Any]:
+        """Weight input ``widx`` minus zero point input ``zidx`` (see :meth:`_raw_weight`)."""
+        return self._raw_weight(node, (widx, zidx))
+
+    def contrib_weight_fields(self, node, widx, layout, gkn, origin, op_name=""):
+        """``weight``/``sparsity``/``density`` of op ``{node}{op_name}`` (see :meth:`_weight`)."""
+        return self._weight(node, layout, gkn, origin, widx, node.name + op_name)
+
+    def _raw_weight(self, node, idx=None) -> tuple[np.ndarray, Any]:
         """The node's constant weight (minus its zero point for integer ops) and origin."""
-        widx, zidx, _ = GEMM_INPUTS[node.op_type]
+        widx, zidx = idx or _gemm_inputs(node.op_type)[:2]
         t = node.input[widx]
         if t not in self.consts:
             raise UnsupportedOperatorError(
@@ -428,8 +460,8 @@ class _Builder:
         if zidx is None or len(node.input) <= zidx or not node.input[zidx]:
             return w, origin
         zp = np.asarray(self.consts.get(node.input[zidx], np.zeros(())))
-        conv = node.op_type in _CONV
-        zb = zp.reshape((-1,) + (1,) * (w.ndim - 1)) if conv and zp.size > 1 else zp
+        rows = node.op_type in _CONV or _attrs(node).get("transB", 0)  # zero point per row
+        zb = zp.reshape((-1,) + (1,) * (w.ndim - 1)) if rows and zp.size > 1 else zp
         eff = w.astype(np.int32) - zb.astype(np.int32)
         self._zero = (zb, w.dtype)
         if origin is not None:
@@ -441,14 +473,15 @@ class _Builder:
                 origin = Origin(origin.kind, origin.name, [], np.broadcast_to(zb, w.shape))
         return eff, origin
 
-    def _weight(self, node, layout: str, gkn: np.ndarray, origin) -> dict[str, Any]:
+    def _weight(self, node, layout: str, gkn: np.ndarray, origin, idx=None,
+                name=None) -> dict[str, Any]:
         from ..prune import detect_sparsity
 
-        idx = GEMM_INPUTS[node.op_type][0]
+        idx = _gemm_inputs(node.op_type)[0] if idx is None else idx
         t = node.input[idx]
-        self.weights[node.name] = dict(tensor=t, index=idx, layout=layout,
-                                       shape=tuple(self.consts[t].shape), origin=origin,
-                                       zero_point=self._zero)
+        self.weights[name or node.name] = dict(
+            tensor=t, index=idx, layout=layout, shape=tuple(np.shape(self.consts[t])),
+            origin=origin, zero_point=self._zero, node=node.name)
         spec, density = detect_sparsity(gkn)
         return dict(weight=gkn, sparsity=spec, density=density)
 
@@ -484,7 +517,7 @@ class _Builder:
             n = cout_g * kernel[0] * kernel[1]
             gkn = w.reshape(g, k, n)
             m = batch * in_hw[0] * in_hw[1]
-        bidx = GEMM_INPUTS[node.op_type][2]
+        bidx = _gemm_inputs(node.op_type)[2]
         return ConvOp(**base, m=int(m), k=int(k), n=int(n), groups=g,
                       bias=bidx is not None and len(node.input) > bidx and bool(node.input[bidx]),
                       **self._weight(node, "iohw" if transposed else "oihw",
@@ -495,15 +528,16 @@ class _Builder:
 
     def _gemm(self, node, base):
         a = _attrs(node)
-        widx = GEMM_INPUTS[node.op_type][0]
+        widx = _gemm_inputs(node.op_type)[0]
         sa = self.need_shape(node.input[0], node)
         sb = self.need_shape(node.input[widx], node)
         y = self.need_shape(node.output[0], node)
         b_const = node.input[widx] in self.consts
-        if node.op_type == "Gemm":
+        if node.op_type in ("Gemm", "QGemm"):
             m, k = (sa[1], sa[0]) if a.get("transA", 0) else (sa[0], sa[1])
             n = sb[0] if a.get("transB", 0) else sb[1]
-            bias = len(node.input) > 2 and bool(node.input[2])
+            bidx = _gemm_inputs(node.op_type)[2]
+            bias = len(node.input) > bidx and bool(node.input[bidx])
             if not b_const:
                 return MatMulOp(**base, m=int(m), k=int(k), n=int(n), batch=1)
             w, origin = self._raw_weight(node)
@@ -524,40 +558,11 @@ class _Builder:
                 raise ShapeError(f"node {node.name!r}: MatMul output {y} does not split into "
                                  f"{groups} weight batches")
             gkn = w.reshape(groups, k, n)
+            bidx = _gemm_inputs(node.op_type)[2]
             return GemmOp(**base, m=total_rows // groups, k=int(k), n=int(n), groups=groups,
+                          bias=bidx is not None and len(node.input) > bidx
+                          and bool(node.input[bidx]),
                           **self._weight(node, "kn", gkn, origin))
         m = sa[-2] if len(sa) > 1 else 1
         batch = int(np.prod(y[:-2], dtype=np.int64)) if len(y) > 2 else 1
         return MatMulOp(**base, m=int(m), k=int(k), n=int(n), batch=batch)
-
-
-def _pads(a, in_hw, out_hw, kernel, stride, dil, transposed) -> tuple[int, int, int, int]:
-    """``(top, left, bottom, right)`` from ``pads``, ``auto_pad`` or (ConvTranspose)
-    ``output_shape``, as the ONNX operator definitions compute them."""
-    auto = a.get("auto_pad", b"NOTSET")
-    auto = auto.decode() if isinstance(auto, bytes) else str(auto)
-    n_sp = 2 if len(a.get("kernel_shape", [0, 0])) == 2 else 1
-    hw = range(2) if n_sp == 2 else range(1, 2)
-    if transposed and (auto in ("SAME_UPPER", "SAME_LOWER") or "output_shape" in a):
-        opad = list(a.get("output_padding", [0] * n_sp))
-        opad = opad if len(opad) == 2 else [0] + opad
-        res = [(0, 0), (0, 0)]
-        for i in hw:
-            total = (stride[i] * (in_hw[i] - 1) + opad[i] + (kernel[i] - 1) * dil[i] + 1
-                     - out_hw[i])
-            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
-            res[i] = (lo, total - lo)
-        return (res[0][0], res[1][0], res[0][1], res[1][1])
-    if auto in ("SAME_UPPER", "SAME_LOWER") and not transposed:
-        res = [(0, 0), (0, 0)]
-        for i in hw:
-            total = max((out_hw[i] - 1) * stride[i] + (kernel[i] - 1) * dil[i] + 1 - in_hw[i], 0)
-            lo = total // 2 if auto == "SAME_UPPER" else total - total // 2
-            res[i] = (lo, total - lo)
-        return (res[0][0], res[1][0], res[0][1], res[1][1])
-    p = list(a.get("pads", []))
-    if not p:
-        return (0, 0, 0, 0)
-    if len(p) == 2:  # 1-d: (begin, end) of W
-        return (0, p[0], 0, p[1])
-    return (p[0], p[1], p[2], p[3])
