@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-import numbers
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,15 +10,37 @@ from typing import Any
 import numpy as np
 
 from . import sparsity as sp
-from ._lazy import Deferred
-from ._seed import check_seed
-from .arch import GEMM_KINDS, Architecture, load_arch
+
+# Run arguments (engine, dataflow, array) and the result assembly live in private modules; this
+# is their public home.
+from ._gemm_result import (  # noqa: F401  (re-exports)
+    _RESULT_FIELDS,
+    _table,
+    _tile_frame,
+    gemm_energy,
+    gemm_energy_breakdown,
+    gemm_result,
+    resource_counters,
+)
+from ._gemm_setup import (  # noqa: F401  (re-exports)
+    DATAFLOWS,
+    _engine_with_array,
+    _pick_dataflow,
+    _positive_int,
+    _sparsity,
+    parse_array,
+    pick_engine,
+    run_arguments,
+)
+from ._lazy import Deferred  # noqa: F401  (importable from here)
+from ._seed import check_seed  # noqa: F401  (importable from here)
+from .arch import GEMM_KINDS, Architecture, load_arch  # noqa: F401  (importable from here)
 from .check import ACT_BLOCK_ROWS, _check, activation_rows, reference_product
 from .engines import engine_model
 from .engines.base import GemmWork, TilePlan
-from .errors import ConfigError, ShapeError
+from .errors import ConfigError, ShapeError  # noqa: F401  (importable from here)
 from .memory import buffer_footprint
-from .pipeline import PipelineStats, run_tiles, write_trace
+from .pipeline import PipelineStats, run_tiles, write_trace  # noqa: F401  (importable from here)
 from .result import RunResult
 from .synthetic import (  # noqa: F401  (synthetic_weight is part of this module's API)
     _INT_PRECISIONS,
@@ -57,105 +77,6 @@ CHECK_ELEMENT_LIMIT = 64 * 2**20
 #: Largest weight (K*N elements) the model builds: closed forms count the real sparsity of an
 #: actual weight array, so it must fit in memory (2**30 int8 elements use ~5 GB at peak).
 WEIGHT_ELEMENT_LIMIT = 2**30
-DATAFLOWS = ("ws", "os", "is")
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ShapeError(f"{name} must be an integer >= 1, got {value!r}")
-    if value < 1:
-        raise ShapeError(f"{name} must be an integer >= 1, got {value}")
-    return int(value)
-
-
-def run_arguments(arch, m, k, n, batch, seed) -> tuple[Architecture, int, int, int, int, int]:
-    """The architecture and validated shape, batch and seed every GEMM-based run shares.
-
-    Raises
-    ------
-    ConfigError, InputFileError
-        From :func:`hwsim.arch.load_arch`.
-    ShapeError
-        ``m``, ``k``, ``n`` or ``batch`` is not a positive integer.
-    TypeError, ValueError
-        ``seed`` is not a non-negative integer.
-    """
-    arch = load_arch(arch)
-    m, k, n = (_positive_int(f, v) for f, v in (("m", m), ("k", k), ("n", n)))
-    return arch, m, k, n, _positive_int("batch", batch), check_seed(seed)
-
-
-def parse_array(array: Any) -> tuple[int, int]:
-    """``"RxC"`` or ``(r, c)`` -> ``(rows, cols)``; ConfigError for anything else."""
-    if isinstance(array, str):
-        parts = array.lower().replace("×", "x").split("x")
-        if len(parts) == 2 and all(p.strip().isdigit() for p in parts):
-            r, c = (int(p) for p in parts)
-            if r >= 1 and c >= 1:
-                return r, c
-        raise ConfigError(
-            f"array must look like RxC with positive integers (e.g. 32x32), got {array!r}"
-        )
-    if isinstance(array, (tuple, list)) and len(array) == 2:
-        r, c = (_positive_int("array rows/cols", x) for x in array)
-        return r, c
-    raise ConfigError(f"array must be 'RxC' or (rows, cols), got {array!r}")
-
-
-def pick_engine(arch: Architecture, engine: str | None) -> str:
-    """The GEMM engine a run on ``arch`` uses.
-
-    Parameters
-    ----------
-    arch : Architecture
-        The architecture.
-    engine : str or None
-        An engine name, an engine kind with a single engine of that kind, or ``None`` for the
-        first GEMM engine.
-
-    Returns
-    -------
-    str
-        The engine's name in ``arch.engines``.
-
-    Raises
-    ------
-    ConfigError
-        ``arch`` has no GEMM engine, or no engine matches ``engine``.
-    """
-    if engine is None:
-        names = arch.gemm_engines()
-        if not names:
-            raise ConfigError(
-                f"architecture {arch.name!r} has no GEMM engine (kinds {', '.join(GEMM_KINDS)})"
-            )
-        return names[0]
-    if engine in arch.engines:
-        return engine
-    by_kind = [k for k, v in arch.engines.items() if v.kind == engine]
-    if len(by_kind) == 1:
-        return by_kind[0]
-    arch.engine(engine)  # raises ConfigError listing the engines
-    return engine
-
-
-def _pick_dataflow(spec: Any, dataflow: str | None) -> str:
-    allowed = tuple(getattr(spec, "dataflows", DATAFLOWS))
-    if dataflow is None:
-        return getattr(spec, "dataflow", None) or allowed[0]
-    if dataflow not in DATAFLOWS or dataflow not in allowed:
-        raise ConfigError(
-            f"engine kind {spec.kind!r} supports dataflows {', '.join(allowed)}, got {dataflow!r}"
-        )
-    return dataflow
-
-
-def _sparsity(sparsity: Any):
-    if isinstance(sparsity, str):
-        return sp.parse_sparsity(sparsity)
-    if sparsity is None:
-        return sp.Dense()
-    return sparsity
 
 
 def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
@@ -190,30 +111,6 @@ def _operands(k, n, m_eff, spec, weight, precision, seed, check, legacy):
         else:
             act = activation_rows(seed, precision, k, 0, m_eff)
     return weight, act, reason
-
-
-def _table(plan: TilePlan, st: PipelineStats) -> Deferred:
-    """The per-tile table of a GEMM run, built (with pandas) when it is first read."""
-    return Deferred(lambda: _tile_frame(plan, st))
-
-
-def _tile_frame(plan: TilePlan, st: PipelineStats):
-    import pandas as pd
-
-    cols: dict[str, Any] = {"tile": np.arange(plan.num_tiles)}
-    if plan.tiles is not None and len(plan.tiles) == plan.num_tiles:
-        for c in plan.tiles.columns:
-            cols[str(c)] = np.asarray(plan.tiles[c])
-    for k in ("compute_cycles", "load_bytes", "store_bytes", "performed_macs"):
-        cols[k] = getattr(plan, k)
-    cols.update(
-        load_start=st.load_start,
-        load_end=st.load_end,
-        compute_start=st.compute_start,
-        compute_end=st.compute_end,
-        store_end=st.store_end,
-    )
-    return pd.DataFrame(cols)
 
 
 @dataclass
@@ -324,23 +221,6 @@ def prepare_gemm(
     return GemmJob(arch, name, model, work, params, reason, t0, mode)
 
 
-def _engine_with_array(arch: Architecture, engine: str | None, array: Any):
-    name = pick_engine(arch, engine)
-    if array is not None:
-        r, c = parse_array(array)
-        kind = arch.engine(name).kind
-        if not {"rows", "cols"} <= {f.name for f in dataclasses.fields(arch.engine(name))}:
-            raise ConfigError(
-                f"array (RxC) applies to engines with a rows x cols geometry (systolic, "
-                f"nm_pe_array), not to {kind} engine {name!r}"
-            )
-        arch = arch.with_engine_overrides(name, rows=r, cols=c)
-    spec = arch.engine(name)
-    if not type(spec).gemm_capable:
-        raise ConfigError(f"engine {name!r} has kind {spec.kind!r}, which cannot run a GEMM")
-    return name, arch
-
-
 def plan_gemm(job: GemmJob) -> TilePlan:
     """The engine's tile plan of ``job`` (closed forms on the real sparsity).
 
@@ -404,99 +284,6 @@ def check_gemm(
         plan = plan_gemm(job)
     scope = check_tiles(job, plan, full=job.check_mode == "full", progress=progress)
     return "passed", None, time.perf_counter() - t, scope
-
-
-def gemm_energy(arch: Architecture, precision: str, performed: int, sram_bytes: int,
-                dram_bytes: int) -> float:
-    """Dynamic energy (pJ) of a GEMM from its totals alone, priced by :mod:`hwsim.energy`.
-
-    MACs at ``precision``, ``sram_bytes`` as reads of the first buffer, ``dram_bytes``; no
-    selector, metadata or static energy (a driver with the plan uses
-    :func:`gemm_energy_breakdown`).
-    """
-    from .energy import energy_breakdown
-
-    first = next(iter(arch.buffers), None)
-    counts = {("dram", "read"): dram_bytes, (pick_engine(arch, None), "mac"): performed}
-    if first is not None:
-        counts[(first, "read")] = sram_bytes
-    return energy_breakdown(arch, counts, 0, precision=precision, static=False)[0]
-
-
-def gemm_energy_breakdown(arch: Architecture, plan: TilePlan, work: GemmWork, *,
-                          cycles: float = 0, dram: tuple[int, int] = (0, 0), static: bool = True):
-    """Energy of a planned GEMM from the architecture's per-action table (:mod:`hwsim.energy`).
-
-    Parameters
-    ----------
-    arch : Architecture
-    plan : TilePlan
-        Its MACs, selections and per-buffer SRAM bytes are priced.
-    work : GemmWork
-        Gives the precision and the N:M window of the selections.
-    cycles : float
-        Run cycles the static power is charged over (with ``static``).
-    dram : (int, int)
-        DRAM bytes read and written.
-    static : bool
-        Add static power of every component over ``cycles``.
-
-    Returns
-    -------
-    (total_pj, breakdown) : tuple
-        As :func:`hwsim.energy.energy_breakdown`.
-    """
-    from .energy import energy_breakdown, plan_counts
-    from .engines._tiling import nm_pattern_of
-
-    counts = plan_counts(arch, plan)
-    counts[("dram", "read")], counts[("dram", "write")] = dram
-    pattern = nm_pattern_of(work.sparsity)
-    return energy_breakdown(arch, counts, cycles, precision=work.precision,
-                            m=pattern.m if pattern is not None else 1, static=static)
-
-
-def gemm_result(
-    job: GemmJob,
-    plan: TilePlan,
-    st: PipelineStats,
-    *,
-    check: tuple = ("skipped", None, 0.0),
-) -> RunResult:
-    """Assemble the :class:`RunResult` of a planned and run GEMM (energy, counters, table)."""
-    arch, work = job.arch, job.work
-    performed = int(plan.performed_macs.sum())
-    sram_r, sram_w = int(plan.sram_read_bytes.sum()), int(plan.sram_write_bytes.sum())
-    energy, breakdown = gemm_energy_breakdown(arch, plan, work, cycles=st.cycles,
-                                              dram=(st.dram_read_bytes, st.dram_write_bytes))
-    util = performed / (plan.multipliers * st.cycles) if plan.multipliers and st.cycles else 0.0
-    counters = {"num_tiles": plan.num_tiles, "multipliers": int(plan.multipliers)}
-    counters.update({k_: v for k_, v in plan.notes.items()
-                     if k_ not in _RESULT_FIELDS and k_ != "sram_operands"})
-    counters["energy_breakdown"] = breakdown
-    counters.update(resource_counters(arch, work.dense_macs, st.cycles))
-    counters["check_wall_seconds"] = check[2]
-    counters["check_scope"] = check[3] if len(check) > 3 else None
-    counters["peak_buffer_bytes"] = buffer_footprint(plan)
-    return RunResult.from_stats(
-        arch=arch,
-        stats=st,
-        started=job.started,
-        kind="gemm",
-        engine=job.engine,
-        dense_macs=work.dense_macs,
-        performed_macs=performed,
-        utilization=util,
-        sram_read_bytes=sram_r,
-        sram_write_bytes=sram_w,
-        energy_pj=energy,
-        check=check[0],
-        check_reason=check[1] if check[0] != "passed" else None,
-        seed=work.seed,
-        counters=counters,
-        params=dict(job.params),
-        table=_table(plan, st),
-    )
 
 
 def simulate_gemm(
@@ -586,30 +373,3 @@ def simulate_gemm(
     if trace is not None and not isinstance(trace, list):
         write_trace(trace, events)
     return result
-
-
-_RESULT_FIELDS = frozenset(RunResult.__dataclass_fields__)
-
-
-def resource_counters(arch: Architecture, dense_macs: int, cycles: int) -> dict[str, Any]:
-    """Per-run resource figures for ranking designs per DSP.
-
-    ``dsp``, ``lut``, ``ff``, ``bram_kb``, ``uram_kb`` from
-    :meth:`~hwsim.arch.Architecture.resources_summary` (``resources_basis`` says whether they
-    come from the RTL core's synthesis or an estimate), ``fits_device`` and ``device_warning``
-    (what exceeds the device, or None), and ``macs_per_cycle_per_dsp``: the
-    dense-equivalent MACs the run achieved per cycle and per DSP slice (sparsity credited).
-    """
-    res = arch.resources_summary()
-    dsp = int(res["dsp"])
-    return {
-        "fits_device": res["fits_device"],
-        "device_warning": "; ".join(res["device_warnings"]) or None,
-        "dsp": dsp,
-        "lut": int(res["lut"]),
-        "ff": int(res["ff"]),
-        "bram_kb": float(res["bram_kb"]),
-        "uram_kb": float(res["uram_kb"]),
-        "resources_basis": res["basis"],
-        "macs_per_cycle_per_dsp": dense_macs / (cycles * dsp) if dsp and cycles else None,
-    }
