@@ -14,6 +14,7 @@ from .timing import idx_width_for, validate_array_params
 __all__ = [
     "ArrayParams", "Fold", "golden_fold", "golden_folds", "random_folds", "tile_folds",
     "tile_output", "pack_weight_row", "pack_act_row", "unpack_result", "pack_fields",
+    "Block", "golden_block", "golden_blocks", "random_blocks", "tile_blocks", "tile_output_os",
 ]
 
 
@@ -127,19 +128,9 @@ def random_folds(params: ArrayParams, n_folds: int, seed: int, *, fold_len=(1, 6
     return folds
 
 
-def tile_folds(params: ArrayParams, act, weight, *, dense: bool = False) -> list[Fold]:
-    """The folds the array runs for a tile ``act (M x K) @ weight (K x N)``, from the
-    compressed operands, in the engine's order (column folds outer, reduction folds inner).
-
-    Sparse mode: ``weight`` satisfies ``n:m`` along ``K``; step ``g`` of a column is group
-    ``g`` (``n`` values with their in-group indices, :func:`hwsim.sparsity.compress_nm`),
-    PE row ``r`` of reduction fold ``f`` runs step ``f * R + r``. Dense mode: step ``g`` is
-    ``n`` consecutive values with indices ``0..n-1``. Missing steps/columns are zero.
-
-    Returns
-    -------
-    list of Fold
-    """
+def _tile_steps(params: ArrayParams, act, weight, dense: bool):
+    """The steps of a tile from the compressed operands: activation groups ``(M, G, m)``,
+    weight values and in-group indices ``(G, n, N)`` (see :func:`tile_folds`)."""
     from hwsim.sparsity import NMPattern, compress_nm
 
     p = params
@@ -163,6 +154,25 @@ def tile_folds(params: ArrayParams, act, weight, *, dense: bool = False) -> list
         nv = comp.values.shape[0]
         vals.reshape(G * p.n, N)[:nv] = comp.values
         idx.reshape(G * p.n, N)[:nv] = comp.indices
+    return groups, vals, idx
+
+
+def tile_folds(params: ArrayParams, act, weight, *, dense: bool = False) -> list[Fold]:
+    """The folds the array runs for a tile ``act (M x K) @ weight (K x N)``, from the
+    compressed operands, in the engine's order (column folds outer, reduction folds inner).
+
+    Sparse mode: ``weight`` satisfies ``n:m`` along ``K``; step ``g`` of a column is group
+    ``g`` (``n`` values with their in-group indices, :func:`hwsim.sparsity.compress_nm`),
+    PE row ``r`` of reduction fold ``f`` runs step ``f * R + r``. Dense mode: step ``g`` is
+    ``n`` consecutive values with indices ``0..n-1``. Missing steps/columns are zero.
+
+    Returns
+    -------
+    list of Fold
+    """
+    p = params
+    groups, vals, idx = _tile_steps(p, act, weight, dense)
+    M, G, N = groups.shape[0], groups.shape[1], vals.shape[2]
     folds = []
     for c0 in range(0, N, p.cols):
         for g0 in range(0, G, p.rows):
@@ -189,6 +199,114 @@ def tile_output(params: ArrayParams, results: np.ndarray, m_rows: int, n_cols: i
     per = results.reshape(c_folds, -1, m_rows, p.cols)
     out = wrap(per.sum(axis=1), p.acc_width)  # (c_folds, M, C)
     return out.transpose(1, 0, 2).reshape(m_rows, c_folds * p.cols)[:, :n_cols]
+
+
+# -- output-stationary (rtl/pe_array_os.py) ------------------------------------------------------
+@dataclass
+class Block:
+    """One OS block: ``len`` steps, each a ``w`` transfer paired with an ``a`` transfer.
+
+    Attributes
+    ----------
+    wval, widx : numpy.ndarray
+        ``(len, C, n)`` int64: step ``k`` gives column ``c`` the weights ``wval[k, c]`` and
+        their in-group indices ``widx[k, c]``.
+    act : numpy.ndarray
+        ``(len, R, m)`` int64: step ``k`` gives PE row ``r`` the group ``act[k, r]``.
+    """
+
+    wval: np.ndarray
+    widx: np.ndarray
+    act: np.ndarray
+
+    def __post_init__(self):
+        self.wval = np.asarray(self.wval, dtype=np.int64)
+        self.widx = np.asarray(self.widx, dtype=np.int64)
+        self.act = np.asarray(self.act, dtype=np.int64)
+        if self.wval.shape != self.widx.shape or self.wval.ndim != 3 or self.act.ndim != 3 \
+                or len(self.wval) != len(self.act):
+            raise ValueError("wval/widx must be (len, C, n) and act (len, R, m)")
+        if len(self.act) < 1:
+            raise ValueError("a block needs at least one step")
+
+    def __len__(self) -> int:
+        return len(self.act)
+
+
+def golden_block(params: ArrayParams, block: Block) -> np.ndarray:
+    """``(R, C)`` results of one block: ``sum_k sum_j wval[k,c,j] * act[k,r,widx[k,c,j]]``,
+    wrapped to ``acc_width`` bits."""
+    k_idx = np.arange(len(block))[:, None, None, None]
+    r_idx = np.arange(block.act.shape[1])[None, :, None, None]
+    gathered = block.act[k_idx, r_idx, block.widx[:, None]]  # (len, R, C, n)
+    return wrap((gathered * block.wval[:, None]).sum(axis=(0, 3)), params.acc_width)
+
+
+def golden_blocks(params: ArrayParams, blocks: list[Block]) -> np.ndarray:
+    """Results of a stream of blocks: ``R`` rows per block, in stream order."""
+    return np.concatenate([golden_block(params, b) for b in blocks], axis=0)
+
+
+def random_blocks(params: ArrayParams, n_blocks: int, seed: int, *, block_len=(1, 6),
+                  indices: str = "nm", extremes: float = 0.1) -> list[Block]:
+    """Seeded random blocks (``block_len``: inclusive range of steps; the other arguments as
+    :func:`random_folds`)."""
+    rng = np.random.default_rng(check_seed(seed))
+    p = params
+    blocks = []
+    for _ in range(n_blocks):
+        length = int(rng.integers(block_len[0], block_len[1] + 1))
+        shape = (length, p.cols, p.n)
+        if indices == "dense":
+            widx = np.broadcast_to(np.arange(p.n), shape).copy()
+        elif indices == "any":
+            widx = rng.integers(0, p.m, size=shape)
+        else:
+            widx = np.sort(rng.random((length, p.cols, p.m)).argsort(axis=2)[..., : p.n], axis=2)
+        blocks.append(Block(
+            wval=_operand(rng, p.weight_width, shape, extremes), widx=widx,
+            act=_operand(rng, p.act_width, (length, p.rows, p.m), extremes),
+        ))
+    return blocks
+
+
+def tile_blocks(params: ArrayParams, act, weight, *, dense: bool = False) -> list[Block]:
+    """The blocks the OS array runs for a tile ``act (M x K) @ weight (K x N)``, from the
+    compressed operands: column folds outer, blocks of ``R`` activation rows inner, each
+    block the whole reduction (one step per group, as :func:`tile_folds`). Missing rows and
+    columns are zero.
+
+    Returns
+    -------
+    list of Block
+    """
+    p = params
+    groups, vals, idx = _tile_steps(p, act, weight, dense)
+    M, G, N = groups.shape[0], groups.shape[1], vals.shape[2]
+    blocks = []
+    for c0 in range(0, N, p.cols):
+        nc = min(N, c0 + p.cols) - c0
+        wv = np.zeros((G, p.cols, p.n), dtype=np.int64)
+        wi = np.zeros_like(wv)
+        wv[:, :nc] = vals[:, :, c0:c0 + nc].transpose(0, 2, 1)
+        wi[:, :nc] = idx[:, :, c0:c0 + nc].transpose(0, 2, 1)
+        for r0 in range(0, M, p.rows):
+            nr = min(M, r0 + p.rows) - r0
+            a = np.zeros((G, p.rows, p.m), dtype=np.int64)
+            a[:, :nr] = groups[r0:r0 + nr].transpose(1, 0, 2)
+            blocks.append(Block(wval=wv, widx=wi, act=a))
+    return blocks
+
+
+def tile_output_os(params: ArrayParams, results: np.ndarray, m_rows: int,
+                   n_cols: int) -> np.ndarray:
+    """The ``(M, N)`` tile output from the block results of :func:`tile_blocks`
+    (``(blocks * R, C)`` in stream order; every block is already the whole reduction)."""
+    p = params
+    r_blocks, c_folds = -(-m_rows // p.rows), -(-n_cols // p.cols)
+    per = np.asarray(results).reshape(c_folds, r_blocks, p.rows, p.cols)
+    out = per.transpose(1, 2, 0, 3).reshape(r_blocks * p.rows, c_folds * p.cols)
+    return out[:m_rows, :n_cols]
 
 
 def pack_fields(values, width: int) -> int:

@@ -9,7 +9,9 @@ __all__ = [
     "CoreTiming", "core_timing", "validate_core_params", "idx_width_for",
     "ArrayTiming", "array_timing", "validate_array_params", "array_fold_starts",
     "array_tile_cycles", "ArraySchedule", "predict_array_schedule", "array_preload_cycles",
-    "array_skew_cycles", "array_overhead_cycles",
+    "array_skew_cycles", "array_overhead_cycles", "ArrayOSTiming", "array_os_timing",
+    "array_os_drain_cycles", "array_os_skew_cycles", "array_os_overhead_cycles",
+    "array_os_block_ends", "array_os_tile_cycles", "predict_array_os_schedule",
 ]
 
 #: Pipeline registers between an accepted group and the updated accumulator: index mux into the
@@ -280,9 +282,7 @@ def array_tile_cycles(fold_lengths, timing: ArrayTiming) -> int:
     -------
     int
     """
-    lengths = [int(x) for x in fold_lengths]
-    if not lengths or min(lengths) < 1:
-        raise ValueError("fold_lengths must be one or more integers >= 1")
+    lengths = _lengths(fold_lengths, "fold_lengths")
     return array_fold_starts(lengths, timing)[-1] + lengths[-1] + timing.result_latency
 
 
@@ -303,6 +303,13 @@ class ArraySchedule:
     a_cycles: tuple[int, ...]
     out_valid: tuple[int, ...]
     out_transfer: tuple[int, ...]
+
+
+def _lengths(lengths, what: str = "block_lengths") -> list[int]:
+    out = [int(x) for x in lengths]
+    if not out or min(out) < 1:
+        raise ValueError(f"{what} must be one or more integers >= 1")
+    return out
 
 
 def _offers(prev: int | None, gap: int) -> int:
@@ -346,9 +353,7 @@ def predict_array_schedule(fold_lengths, timing: ArrayTiming, *, w_gaps=None, a_
     ValueError
         Bad lengths, gaps or ready pattern.
     """
-    lengths = [int(x) for x in fold_lengths]
-    if not lengths or min(lengths) < 1:
-        raise ValueError("fold_lengths must be one or more integers >= 1")
+    lengths = _lengths(fold_lengths, "fold_lengths")
     # a fold is ``preload`` weight-row transfers (one per PE row), then its activation rows
     rows, depth, lat = timing.preload, timing.output_buffer_depth, timing.result_latency
     n_w, n_a = rows * len(lengths), sum(lengths)
@@ -381,4 +386,213 @@ def predict_array_schedule(fold_lengths, timing: ArrayTiming, *, w_gaps=None, a_
             valid.append(v)
             out.append(c)
         last_a.append(a[-1])
+    return ArraySchedule(tuple(w), tuple(a), tuple(valid), tuple(out))
+
+
+# -- the output-stationary array (rtl/pe_array_os.py, top module nm_pe_array_os) ----------------
+
+
+@dataclass(frozen=True)
+class ArrayOSTiming:
+    """Cycle-level timing of one :class:`rtl.pe_array_os.NMPeArrayOS` configuration.
+
+    A *block* is ``R`` output rows x ``C`` output columns reduced in place over its steps (one
+    ``w`` and one ``a`` transfer each); ``t_b`` below is the cycle its last step enters the
+    array (see :func:`predict_array_os_schedule`).
+
+    Attributes
+    ----------
+    rows, cols : int
+        ``R`` and ``C``.
+    latency : int
+        ``L``: pipeline latency of one PE (the core's, :func:`core_timing`).
+    drain : int
+        ``R`` (:func:`array_os_drain_cycles`): a block's results leave as ``R`` rows, one per
+        cycle, so consecutive blocks end at least ``R`` cycles apart.
+    skew : int
+        ``C - 1`` (:func:`array_os_skew_cycles`): column ``c`` of a row finishes ``c`` cycles
+        after column 0; the result bus deskews the row.
+    result_latency : int
+        ``skew + L + 1``: result row ``r`` of a block is first valid in
+        ``t_b + r + result_latency`` (the accumulator register is read onto the result bus,
+        then written into the output buffer).
+    output_buffer_depth : int
+        ``drain + result_latency`` result rows: a block's last step waits while fewer than
+        ``R`` of them are free, which never happens with ``o__ready`` high.
+    """
+
+    rows: int
+    cols: int
+    latency: int
+    drain: int
+    skew: int
+    result_latency: int
+    output_buffer_depth: int
+
+
+def array_os_drain_cycles(rows: int) -> int:
+    """Cycles a block's results take to leave, one row per cycle: ``R``."""
+    return int(rows)
+
+
+def array_os_skew_cycles(cols: int) -> int:
+    """Skew of the columns of one result row (and its deskew): ``C - 1``."""
+    return int(cols) - 1
+
+
+def array_os_overhead_cycles(rows: int, cols: int, latency: int) -> int:
+    """Per-tile fill and drain of the OS array: drain ``R`` + skew ``C - 1`` + PE latency ``L``.
+
+    With :func:`array_os_tile_cycles`, a tile of blocks of ``len_0..len_{B-1}`` steps (no
+    pauses) takes ``len_0 + sum_{b >= 1} max(len_b, R) + array_os_overhead_cycles(R, C, L)``.
+    """
+    return array_os_drain_cycles(rows) + array_os_skew_cycles(cols) + int(latency)
+
+
+def array_os_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> ArrayOSTiming:
+    """Timing terms of one OS array configuration: the single source the SimPy engine reads.
+
+    Parameters
+    ----------
+    rows, cols, n, m, act_width, weight_width, acc_width : int
+        As :func:`validate_array_params`.
+
+    Returns
+    -------
+    ArrayOSTiming
+    """
+    p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                              weight_width=weight_width, acc_width=acc_width)
+    core = core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
+    drain, skew = array_os_drain_cycles(p["rows"]), array_os_skew_cycles(p["cols"])
+    res = skew + core.latency + 1
+    return ArrayOSTiming(rows=p["rows"], cols=p["cols"], latency=core.latency, drain=drain,
+                         skew=skew, result_latency=res, output_buffer_depth=drain + res)
+
+
+def array_os_block_ends(block_lengths, timing: ArrayOSTiming) -> list[int]:
+    """Cycle in which each block's last step enters the array, with no pauses.
+
+    Closed form (both sources offer a step every cycle from cycle 0, ``o__ready`` high):
+    ``t_0 = len_0 - 1``, ``t_b = t_{b-1} + max(len_b, drain)`` -- the steps follow each other
+    one per cycle, but a block's last step waits until the previous block's ``R`` result rows
+    have had their ``drain`` cycles on the result bus.
+
+    Parameters
+    ----------
+    block_lengths : sequence of int
+        Steps of each block (``>= 1``).
+    timing : ArrayOSTiming
+
+    Returns
+    -------
+    list of int
+    """
+    lengths = _lengths(block_lengths)
+    ends = [lengths[0] - 1]
+    for length in lengths[1:]:
+        ends.append(ends[-1] + max(length, timing.drain))
+    return ends
+
+
+def array_os_tile_cycles(block_lengths, timing: ArrayOSTiming) -> int:
+    """Cycles of one OS tile (cycle 0 to its last result transfer, inclusive), no pauses.
+
+    ``len_0 + sum_{b >= 1} max(len_b, R) + R + (C - 1) + L``: the first block's steps, every
+    further block at least the drain of the one before, then the last block's drain, skew and
+    PE pipeline (:func:`array_os_overhead_cycles`). Result row ``r`` of block ``b`` transfers
+    in ``array_os_block_ends(...)[b] + r + result_latency``.
+
+    Parameters
+    ----------
+    block_lengths : sequence of int
+        Steps of each block (``>= 1``; at least one block).
+    timing : ArrayOSTiming
+
+    Returns
+    -------
+    int
+    """
+    lengths = _lengths(block_lengths)
+    stream = lengths[0] + sum(max(x, timing.drain) for x in lengths[1:])
+    return stream + array_os_overhead_cycles(timing.rows, timing.cols, timing.latency)
+
+
+def predict_array_os_schedule(block_lengths, timing: ArrayOSTiming, *, w_gaps=None,
+                              a_gaps=None, out_ready=None) -> ArraySchedule:
+    """Every transfer cycle of a stream of OS blocks, with source pauses and back-pressure.
+
+    The recurrence the RTL implements (cycle 0 = first cycle after reset; ``R``, ``D``,
+    ``T``, ``P`` = ``rows``, ``output_buffer_depth``, ``result_latency``, ``drain``). Step
+    ``k`` is the ``k``-th ``w`` transfer paired with the ``k``-th ``a`` transfer; each source
+    offers item ``k`` in cycle 0 (``k = 0``) or ``gaps[k - 1] + 1`` cycles after item
+    ``k - 1`` transferred, and holds it until it transfers.
+
+    * ``w`` item ``k`` and ``a`` item ``k`` each transfer in the first cycle from their offer
+      on that is after ``e_{k-1}``, the cycle step ``k - 1`` entered the array (each port has
+      a one-item holding register; ``ready`` is low while it is full).
+    * Step ``k`` enters in ``e_k = max(w_k, a_k)``; if it is the last step of block ``b``,
+      also no earlier than ``t_{b-1} + P`` and than one cycle after the transfer of result
+      ``R (b + 1) - D - 1`` (``R`` free rows in the output buffer). ``t_b = e_k``.
+    * Result ``j = b R + r`` (row ``r`` of block ``b``) is valid in
+      ``max(t_b + r + T, o_{j-1} + 1)`` and transfers in the first cycle from then on with
+      ``out_ready[c % len(out_ready)]`` high.
+
+    Parameters
+    ----------
+    block_lengths : sequence of int
+        Steps per block (``>= 1``).
+    timing : ArrayOSTiming
+    w_gaps, a_gaps : sequence of int, optional
+        Idle cycles each source waits after each transfer (one per step). Default none.
+    out_ready : sequence of 0/1, optional
+        Cyclic ``o__ready`` pattern; default always high.
+
+    Returns
+    -------
+    ArraySchedule
+        ``out_valid``/``out_transfer`` have ``R`` entries per block.
+
+    Raises
+    ------
+    ValueError
+        Bad lengths, gaps or ready pattern.
+    """
+    lengths = _lengths(block_lengths)
+    rows, depth, lat = timing.rows, timing.output_buffer_depth, timing.result_latency
+    steps = sum(lengths)
+    w_gaps = [0] * steps if w_gaps is None else [int(g) for g in w_gaps]
+    a_gaps = [0] * steps if a_gaps is None else [int(g) for g in a_gaps]
+    if len(w_gaps) != steps or len(a_gaps) != steps or min(w_gaps + a_gaps, default=0) < 0:
+        raise ValueError(f"w_gaps/a_gaps need {steps} entries >= 0")
+    ready = [1] if out_ready is None else [int(bool(x)) for x in out_ready]
+    if not ready or not any(ready):
+        raise ValueError("out_ready must be a non-empty 0/1 pattern that is high somewhere")
+    w, a, valid, out = [], [], [], []
+    enter = ends = None
+    for b, length in enumerate(lengths):
+        for s in range(length):
+            k = len(w)
+            tw = _offers(w[-1] if w else None, w_gaps[k - 1] if k else 0)
+            ta = _offers(a[-1] if a else None, a_gaps[k - 1] if k else 0)
+            if enter is not None:
+                tw, ta = max(tw, enter + 1), max(ta, enter + 1)
+            w.append(tw)
+            a.append(ta)
+            enter = max(tw, ta)
+            if s < length - 1:
+                continue
+            if ends is not None:
+                enter = max(enter, ends + timing.drain)
+            need = rows * (b + 1) - depth
+            if need > 0:
+                enter = max(enter, out[need - 1] + 1)
+            ends = enter
+            for r in range(rows):
+                v = ends + r + lat if not out else max(ends + r + lat, out[-1] + 1)
+                c = v
+                while not ready[c % len(ready)]:
+                    c += 1
+                valid.append(v)
+                out.append(c)
     return ArraySchedule(tuple(w), tuple(a), tuple(valid), tuple(out))

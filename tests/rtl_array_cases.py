@@ -1,4 +1,5 @@
-"""Cases, a simulator-independent stream driver/monitor and records for every level of the PE array."""
+"""Cases, a simulator-independent stream driver/monitor and records for every level of the PE
+array, weight-stationary (folds) and output-stationary (blocks)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,22 @@ import numpy as np
 
 from rtl.array_golden import (
     ArrayParams,
+    Block,
     Fold,
+    golden_blocks,
     golden_folds,
     pack_act_row,
     pack_weight_row,
+    random_blocks,
     random_folds,
     unpack_result,
 )
-from rtl.timing import array_timing, predict_array_schedule
+from rtl.timing import (
+    array_os_timing,
+    array_timing,
+    predict_array_os_schedule,
+    predict_array_schedule,
+)
 
 #: (name, params) every level runs: the issue's configurations, odd widths, a wrapping accumulator.
 ARRAY_CONFIGS: dict[str, ArrayParams] = {
@@ -34,7 +43,8 @@ RESET_CYCLES = 2
 
 @dataclass
 class ArrayCase:
-    """One stimulus: phases of folds; the array is reset before each phase.
+    """One stimulus: phases of folds (WS) or blocks (``dataflow="os"``); the array is reset
+    before each phase.
 
     ``w_gaps``/``a_gaps``: per phase, idle cycles each source waits after each transfer (the
     ``w_gaps``/``a_gaps`` of :func:`rtl.timing.predict_array_schedule`). ``ready``: cyclic
@@ -49,18 +59,30 @@ class ArrayCase:
     a_gaps: list[np.ndarray]
     ready: np.ndarray
     cut: list[int | None]
+    dataflow: str = "ws"
 
     @property
     def backpressured(self) -> bool:
         return not bool(np.all(self.ready))
 
+    @property
+    def timing(self):
+        """:class:`rtl.timing.ArrayTiming` (WS) or :class:`rtl.timing.ArrayOSTiming` (OS)."""
+        fn = array_os_timing if self.dataflow == "os" else array_timing
+        return fn(**self.params.as_dict())
+
     def predict(self, phase: int = -1):
-        """:func:`rtl.timing.predict_array_schedule` of one phase."""
-        folds = self.phases[phase]
-        return predict_array_schedule(
-            [len(f) for f in folds], array_timing(**self.params.as_dict()),
-            w_gaps=self.w_gaps[phase], a_gaps=self.a_gaps[phase],
-            out_ready=self.ready if self.backpressured else None)
+        """:func:`rtl.timing.predict_array_schedule` (or ``predict_array_os_schedule``) of one
+        phase."""
+        fn = predict_array_os_schedule if self.dataflow == "os" else predict_array_schedule
+        return fn([len(f) for f in self.phases[phase]], self.timing,
+                  w_gaps=self.w_gaps[phase], a_gaps=self.a_gaps[phase],
+                  out_ready=self.ready if self.backpressured else None)
+
+    def golden(self, phase: int) -> np.ndarray:
+        """Golden results of one phase, in stream order."""
+        fn = golden_blocks if self.dataflow == "os" else golden_folds
+        return fn(self.params, self.phases[phase])
 
 
 @dataclass
@@ -85,10 +107,13 @@ class PhaseBench:
         p = case.params
         folds = case.phases[phase]
         self.p, self.case = p, case
+        # WS: R weight rows per fold; OS: one weight row per step (len of the block)
+        w_rows = (lambda f: len(f)) if case.dataflow == "os" else (lambda f: p.rows)
         self.w_words = [pack_weight_row(p, f.wval[r], f.widx[r]) for f in folds
-                        for r in range(p.rows)]
+                        for r in range(w_rows(f))]
         self.a_words = [pack_act_row(p, f.act[i], i == len(f) - 1) for f in folds
                         for i in range(len(f))]
+        self.results = p.rows * len(folds) if case.dataflow == "os" else len(self.a_words)
         self.w_gaps, self.a_gaps = case.w_gaps[phase], case.a_gaps[phase]
         self.wi = self.ai = self.w_wait = self.a_wait = 0
         self.held = False
@@ -129,7 +154,7 @@ class PhaseBench:
 
     @property
     def expected(self) -> int:
-        return len(self.a_words)
+        return self.results
 
     def finish(self, rec: ArrayRecord) -> None:
         rec.outputs.append(np.array([unpack_result(self.p, w) for w in self.words],
@@ -143,20 +168,21 @@ class PhaseBench:
 def phase_limit(case: ArrayCase, phase: int) -> int:
     """Cycles a phase may take at most (a hang fails the check instead of running forever)."""
     folds = case.phases[phase]
-    t = array_timing(**case.params.as_dict())
     rows = sum(len(f) for f in folds)
     return (case.params.rows + 8) * len(folds) * 8 + 12 * rows + 4 * len(case.ready) + \
-        8 * t.result_latency + 100
+        8 * case.timing.result_latency + 100
 
 
 def simulate_array_amaranth(case: ArrayCase) -> ArrayRecord:
-    """Run ``case`` on :class:`rtl.pe_array.NMPeArray` in Amaranth's simulator."""
+    """Run ``case`` on :class:`rtl.pe_array.NMPeArray` (or :class:`rtl.pe_array_os.NMPeArrayOS`)
+    in Amaranth's simulator."""
     from amaranth.hdl import ClockDomain, Module
     from amaranth.sim import Simulator
 
     from rtl.pe_array import NMPeArray
+    from rtl.pe_array_os import NMPeArrayOS
 
-    dut = NMPeArray(**case.params.as_dict())
+    dut = (NMPeArrayOS if case.dataflow == "os" else NMPeArray)(**case.params.as_dict())
     top = Module()
     top.domains.sync = cd = ClockDomain("sync")
     top.submodules.dut = dut
@@ -189,7 +215,7 @@ def simulate_array_amaranth(case: ArrayCase) -> ArrayRecord:
 
             b = PhaseBench(case, ph)
             cut = case.cut[ph]
-            lat = array_timing(**case.params.as_dict()).result_latency
+            lat = case.timing.result_latency
             limit = phase_limit(case, ph)
             c, extra = 0, 0
             while c <= limit:
@@ -231,66 +257,83 @@ def _idx_mode(p: ArrayParams) -> str:
     return "dense" if p.n == p.m else "nm"
 
 
-def make_case(name, params, folds, seed, *, pauses=False, p_ready=None) -> ArrayCase:
-    """One-phase case; ``pauses`` adds seeded source pauses, ``p_ready`` back-pressure."""
-    n_w, n_a = params.rows * len(folds), sum(len(f) for f in folds)
+def _w_count(params: ArrayParams, items, dataflow: str) -> int:
+    """``w`` transfers of a phase: ``R`` per fold (WS), one per step (OS)."""
+    return sum(map(len, items)) if dataflow == "os" else params.rows * len(items)
+
+
+def make_case(name, params, folds, seed, *, pauses=False, p_ready=None,
+              dataflow="ws") -> ArrayCase:
+    """One-phase case of folds (or, ``dataflow="os"``, blocks); ``pauses`` adds seeded source
+    pauses, ``p_ready`` back-pressure."""
+    n_w, n_a = _w_count(params, folds, dataflow), sum(len(f) for f in folds)
     if pauses:
         wg, ag = random_gaps(n_w, seed + 1), random_gaps(n_a, seed + 2)
     else:
         wg, ag = np.zeros(n_w, dtype=np.int64), np.zeros(n_a, dtype=np.int64)
     ready = np.ones(1, dtype=bool) if p_ready is None else shuffled_ready(seed + 3, p_ready)
-    return ArrayCase(name, params, [folds], [wg], [ag], ready, [None])
+    return ArrayCase(name, params, [folds], [wg], [ag], ready, [None], dataflow)
 
 
-def build_cases(params: ArrayParams, seed: int = 1, n_folds: int = 6) -> list[ArrayCase]:
+def random_items(params: ArrayParams, count: int, seed: int, lengths=(1, 6), *,
+                 indices="nm", extremes=0.1, dataflow="ws"):
+    """:func:`rtl.array_golden.random_folds` (WS) or ``random_blocks`` (OS)."""
+    if dataflow == "os":
+        return random_blocks(params, count, seed, block_len=lengths, indices=indices,
+                             extremes=extremes)
+    return random_folds(params, count, seed, fold_len=lengths, indices=indices,
+                        extremes=extremes)
+
+
+def build_cases(params: ArrayParams, seed: int = 1, n_folds: int = 6,
+                dataflow: str = "ws") -> list[ArrayCase]:
     """The cases of one configuration: free-running, paused, back-pressured, extremes (wrap),
-    short and long folds, and a reset in the middle of a tile."""
+    short and long folds (blocks, for OS), and a reset in the middle of a tile."""
     idx = _idx_mode(params)
     R = params.rows
+
+    def gen(count, s, lengths=(1, 6), indices=idx, extremes=0.1):
+        return random_items(params, count, s, lengths, indices=indices, extremes=extremes,
+                            dataflow=dataflow)
+
+    def case(name, items, s, **kw):
+        return make_case(name, params, items, s, dataflow=dataflow, **kw)
+
     cases = [
-        make_case("free", params, random_folds(params, n_folds, seed, indices=idx), seed),
-        make_case("short_folds", params,
-                  random_folds(params, n_folds, seed + 10, fold_len=(1, 2), indices=idx),
-                  seed + 10),
-        make_case("long_folds", params,
-                  random_folds(params, 3, seed + 20, fold_len=(R + 2, 2 * R + 6), indices=idx),
-                  seed + 20),
-        make_case("pauses", params, random_folds(params, n_folds, seed + 30, indices=idx),
-                  seed + 30, pauses=True),
-        make_case("backpressure", params,
-                  random_folds(params, n_folds, seed + 40, fold_len=(1, 5), indices=idx),
-                  seed + 40, pauses=True, p_ready=0.35),
-        make_case("dup_idx", params, random_folds(params, 3, seed + 50, indices="any"),
-                  seed + 50, p_ready=0.7),
+        case("free", gen(n_folds, seed), seed),
+        case("short_folds", gen(n_folds, seed + 10, (1, 2)), seed + 10),
+        case("long_folds", gen(3, seed + 20, (R + 2, 2 * R + 6)), seed + 20),
+        case("pauses", gen(n_folds, seed + 30), seed + 30, pauses=True),
+        case("backpressure", gen(n_folds, seed + 40, (1, 5)), seed + 40, pauses=True,
+             p_ready=0.35),
+        case("dup_idx", gen(3, seed + 50, indices="any"), seed + 50, p_ready=0.7),
+        case("many_tiles", gen(max(12, 120 // R), seed + 80, (1, 3)), seed + 80, pauses=True,
+             p_ready=0.8),
     ]
-    cases.append(make_case("many_tiles", params,
-                           random_folds(params, max(12, 120 // R), seed + 80, fold_len=(1, 3),
-                                        indices=idx),
-                           seed + 80, pauses=True, p_ready=0.8))
-    ext = random_folds(params, 3, seed + 60, indices="any", extremes=1.0)
+    ext = gen(3, seed + 60, indices="any", extremes=1.0)
     for f in ext:
         f.act[:] = -(1 << (params.act_width - 1))
         f.wval[:] = -(1 << (params.weight_width - 1))
-    cases.append(make_case("extremes", params, ext, seed + 60))
-    # reset mid-tile: phase 0 is cut while weights and activations are in flight
-    a = random_folds(params, 4, seed + 70, indices=idx)
-    b = random_folds(params, 3, seed + 71, indices=idx)
-    cut = R + len(a[0]) + 2
+    cases.append(case("extremes", ext, seed + 60))
+    # reset mid-tile: phase 0 is cut while weights, activations and results are in flight
+    a, b = gen(4, seed + 70), gen(3, seed + 71)
+    cut = len(a[0]) + 2 + (0 if dataflow == "os" else R)
     cases.append(ArrayCase("reset_mid_tile", params, [a, b],
-                           [np.zeros(R * 4, dtype=np.int64), random_gaps(R * 3, seed + 72)],
+                           [np.zeros(_w_count(params, a, dataflow), dtype=np.int64),
+                            random_gaps(_w_count(params, b, dataflow), seed + 72)],
                            [np.zeros(sum(map(len, a)), dtype=np.int64),
                             random_gaps(sum(map(len, b)), seed + 73)],
-                           np.ones(1, dtype=bool), [cut, None]))
+                           np.ones(1, dtype=bool), [cut, None], dataflow))
     return cases
 
 
 def check_record(case: ArrayCase, rec: ArrayRecord) -> list[str]:
     """Errors: wrong results (vs the golden) or cycles that differ from the prediction."""
     errors = []
-    for ph, folds in enumerate(case.phases):
+    for ph in range(len(case.phases)):
         if case.cut[ph] is not None:
             continue  # cut by reset; only the following phase must be clean
-        want = golden_folds(case.params, folds)
+        want = case.golden(ph)
         got = rec.outputs[ph]
         if got.shape != want.shape or not np.array_equal(got, want):
             bad = next((i for i in range(min(len(got), len(want)))
@@ -324,19 +367,20 @@ def cases_to_json(cases: list[ArrayCase], path) -> None:
         "phases": [[{"wval": f.wval.tolist(), "widx": f.widx.tolist(), "act": f.act.tolist()}
                     for f in ph] for ph in c.phases],
         "w_gaps": [g.tolist() for g in c.w_gaps], "a_gaps": [g.tolist() for g in c.a_gaps],
-        "ready": c.ready.astype(int).tolist(), "cut": c.cut,
+        "ready": c.ready.astype(int).tolist(), "cut": c.cut, "dataflow": c.dataflow,
     } for c in cases]))
 
 
 def cases_from_json(path) -> list[ArrayCase]:
     out = []
     for d in json.loads(Path(path).read_text()):
+        item = Block if d["dataflow"] == "os" else Fold
         out.append(ArrayCase(
             d["name"], ArrayParams(**d["params"]),
-            [[Fold(**f) for f in ph] for ph in d["phases"]],
+            [[item(**f) for f in ph] for ph in d["phases"]],
             [np.array(g, dtype=np.int64) for g in d["w_gaps"]],
             [np.array(g, dtype=np.int64) for g in d["a_gaps"]],
-            np.array(d["ready"], dtype=bool), d["cut"]))
+            np.array(d["ready"], dtype=bool), d["cut"], d["dataflow"]))
     return out
 
 
