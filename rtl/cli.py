@@ -7,7 +7,7 @@ import argparse
 import re
 
 __all__ = ["register", "parse_pattern", "parse_array", "core_params_from_args",
-           "array_params_from_args"]
+           "array_params_from_args", "add_dataflow_arg", "lanes_conflict", "dataflow_conflict"]
 
 _PATTERN = re.compile(r"^\s*(\d+)\s*:\s*(\d+)\s*$")
 _ARRAY = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
@@ -102,6 +102,14 @@ def _add_core_args(p: argparse.ArgumentParser) -> None:
                    help="accumulator bits, 8..48 (default 32)")
 
 
+def add_dataflow_arg(p: argparse.ArgumentParser) -> None:
+    """``--dataflow ws|os`` (the array's dataflow; checked by the command, so a bad value is a
+    one-line error like a bad family)."""
+    p.add_argument("--dataflow", default="ws", metavar="{ws,os}",
+                   help="with --array: weight-stationary (top nm_pe_array, default) or "
+                        "output-stationary (top nm_pe_array_os)")
+
+
 def register(subparsers) -> None:
     """Add the ``rtl`` command and its ``verilog``/``info``/``synth``/``pnr``/``export``
     subcommands."""
@@ -128,6 +136,7 @@ def register(subparsers) -> None:
     _add_core_args(p)
     p.add_argument("--array", metavar="RxC", default=None,
                    help="synthesise the R x C PE array (top nm_pe_array) instead of the core")
+    add_dataflow_arg(p)
     # checked by synth_report, not argparse ``choices``: a bad family is a one-line error too
     p.add_argument("--family", default="xc7", metavar="{xc7,xcup}",
                    help="xc7 (7-series) or xcup (UltraScale+); default xc7")
@@ -138,6 +147,7 @@ def register(subparsers) -> None:
     _add_core_args(p)
     p.add_argument("--array", metavar="RxC", default=None,
                    help="place and route the R x C PE array instead of the core")
+    add_dataflow_arg(p)
     p.add_argument("--family", default="ecp5", metavar="{ecp5}", help="ecp5 (default)")
     p.add_argument("--device", default="85k", metavar="{25k,45k,85k}",
                    help="ECP5 size (default 85k)")
@@ -214,16 +224,30 @@ def lanes_conflict(args, command: str) -> bool:
     return False
 
 
+def dataflow_conflict(args, command: str) -> bool:
+    """Print a usage error and return True when ``--dataflow`` other than ``ws`` is given for
+    the core (no ``--array``/``--arch``)."""
+    import sys
+
+    array = getattr(args, "array", None) is not None or getattr(args, "arch", None) is not None
+    if not array and getattr(args, "dataflow", "ws") != "ws":
+        print(f"hwsim rtl {command}: error: --dataflow applies to the PE array (--array RxC)",
+              file=sys.stderr)
+        return True
+    return False
+
+
 def _cmd_synth(args) -> int:
     from hwsim.cli import print_json
 
-    if lanes_conflict(args, "synth"):
+    if lanes_conflict(args, "synth") or dataflow_conflict(args, "synth"):
         return 2
     from .synth import synth_array_report, synth_report
 
     if args.array is not None:
         params = array_params_from_args(args)
-        report = {**params, **synth_array_report(params, family=args.family)}
+        report = {**params, "dataflow": args.dataflow,
+                  **synth_array_report(params, family=args.family, dataflow=args.dataflow)}
     else:
         report = synth_report(core_params_from_args(args), family=args.family)
     if args.json:
@@ -239,14 +263,14 @@ def _cmd_synth(args) -> int:
 def _cmd_pnr(args) -> int:
     from hwsim.cli import print_json
 
-    if lanes_conflict(args, "pnr"):
+    if lanes_conflict(args, "pnr") or dataflow_conflict(args, "pnr"):
         return 2
     from .pnr import pnr_report
 
     array = args.array is not None
     params = array_params_from_args(args) if array else core_params_from_args(args)
-    report = pnr_report(params, array=array, family=args.family, freq_mhz=args.freq,
-                        seed=args.seed, device=args.device)
+    report = pnr_report(params, array=array, dataflow=args.dataflow, family=args.family,
+                        freq_mhz=args.freq, seed=args.seed, device=args.device)
     if args.json:
         print_json(report)
         return 0

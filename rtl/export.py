@@ -113,23 +113,30 @@ def _testbench(top: str, ports: dict, streams: dict, expected: list[int], out_wi
     return "\n".join(lines) + "\n"
 
 
-def _array_vectors(params: dict, seed: int):
+def _array_vectors(params: dict, seed: int, dataflow: str = "ws"):
     from .array_golden import (
         ArrayParams,
+        golden_blocks,
         golden_folds,
         pack_act_row,
         pack_fields,
         pack_weight_row,
+        random_blocks,
         random_folds,
     )
 
     p = ArrayParams(**params)
-    folds = random_folds(p, 3, seed, fold_len=(1, p.rows + 2),
-                         indices="dense" if p.n == p.m else "nm")
-    w = [pack_weight_row(p, f.wval[r], f.widx[r]) for f in folds for r in range(p.rows)]
-    a = [pack_act_row(p, f.act[i], i == len(f) - 1) for f in folds for i in range(len(f))]
-    exp = [pack_fields(row, p.acc_width) for row in golden_folds(p, folds)]
-    return {"w": w, "a": a}, exp
+    idx = "dense" if p.n == p.m else "nm"
+    if dataflow == "os":  # one w and one a transfer per step; R result rows per block
+        items = random_blocks(p, 3, seed, block_len=(1, p.rows + 2), indices=idx)
+        w = [pack_weight_row(p, b.wval[k], b.widx[k]) for b in items for k in range(len(b))]
+        golden = golden_blocks(p, items)
+    else:
+        items = random_folds(p, 3, seed, fold_len=(1, p.rows + 2), indices=idx)
+        w = [pack_weight_row(p, f.wval[r], f.widx[r]) for f in items for r in range(p.rows)]
+        golden = golden_folds(p, items)
+    a = [pack_act_row(p, f.act[i], i == len(f) - 1) for f in items for i in range(len(f))]
+    return {"w": w, "a": a}, [pack_fields(row, p.acc_width) for row in golden]
 
 
 def _core_vectors(params: dict, seed: int):
@@ -141,8 +148,9 @@ def _core_vectors(params: dict, seed: int):
     return {"i": [pack_input(p, g) for g in s]}, exp
 
 
-def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PART,
-                  force: bool = False, seed: int = 1, name: str | None = None) -> dict:
+def export_design(out_dir, params: dict, *, array: bool, dataflow: str = "ws",
+                  part: str = DEFAULT_PART, force: bool = False, seed: int = 1,
+                  name: str | None = None) -> dict:
     """Write Verilog, a self-checking testbench, a FuseSoC ``.core`` and a ports README.
 
     Parameters
@@ -153,6 +161,9 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
     params : dict
         Core or (``array``) array parameters.
     array : bool
+    dataflow : {"ws", "os"}
+        With ``array``: weight-stationary (top ``nm_pe_array``) or output-stationary
+        (``nm_pe_array_os``).
     part : str
         Vivado part of the ``synth`` target.
     force : bool
@@ -176,10 +187,11 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
     from hwsim._seed import check_seed
     from hwsim.errors import InputFileError
 
+    from .timing import validate_array_dataflow
     from .verilog import (
-        ARRAY_TOP,
         TOP,
         array_port_widths,
+        array_top,
         generate_array_verilog,
         generate_verilog,
         port_widths,
@@ -188,6 +200,8 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
     if not isinstance(part, str) or not part.strip() or any(c.isspace() for c in part):
         raise ValueError(f"part must be a Vivado part name such as {DEFAULT_PART}, not {part!r}")
     seed = check_seed(seed)
+    if validate_array_dataflow(dataflow) != "ws" and not array:
+        raise ValueError(f"dataflow {dataflow!r} applies to the PE array (array=True)")
     out = Path(out_dir)
     if not out.parent.is_dir():
         raise InputFileError(f"out_dir: parent folder {str(out.parent)!r} does not exist")
@@ -195,11 +209,13 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
         raise InputFileError(f"out_dir: {str(out)!r} exists and is not an empty folder "
                              "(force=True overwrites)")
     if array:
-        top, ports = ARRAY_TOP, array_port_widths(**params)
-        text = generate_array_verilog(**params)
-        streams, expected = _array_vectors(params, seed)
+        top, ports = array_top(dataflow), array_port_widths(**params)
+        text = generate_array_verilog(**params, dataflow=dataflow)
+        streams, expected = _array_vectors(params, seed, dataflow)
         tag = f"{params['rows']}x{params['cols']}_{params['n']}of{params['m']}"
-        what = (f"{params['rows']}x{params['cols']} N:M PE array, {params['n']}:{params['m']}, "
+        what = (f"{params['rows']}x{params['cols']} N:M PE array "
+                f"({'output' if dataflow == 'os' else 'weight'}-stationary), "
+                f"{params['n']}:{params['m']}, "
                 f"{params['act_width']}/{params['weight_width']}/{params['acc_width']}-bit")
     else:
         top, ports = TOP, port_widths(**params)
@@ -218,7 +234,7 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
         f"tb/tb_{top}.v": _testbench(top, ports, streams, expected, ports["o__payload"],
                                      timeout=40 * (sum(map(len, streams.values())) + 50)),
         f"{name}.core": _CORE_FILE.format(vlnv=vlnv, what=what, top=top, part=part),
-        "README.md": _readme(top, what, ports, params, array),
+        "README.md": _readme(top, what, ports, params, array, dataflow),
     }
     for rel, body in files.items():
         (out / rel).write_text(body)
@@ -226,12 +242,24 @@ def export_design(out_dir, params: dict, *, array: bool, part: str = DEFAULT_PAR
             "files": sorted(files)}
 
 
-def _readme(top: str, what: str, ports: dict, params: dict, array: bool) -> str:
-    from .timing import array_timing, core_timing
+def _readme(top: str, what: str, ports: dict, params: dict, array: bool,
+            dataflow: str = "ws") -> str:
+    from .timing import array_os_timing, array_timing, core_timing
 
     rows = "\n".join(f"| `{k}` | {'out' if _is_output(k) else 'in'} | {v} |"
                      for k, v in ports.items())
-    if array:
+    if array and dataflow == "os":
+        t = array_os_timing(**params)
+        timing = (f"Output-stationary: PE (r, c) accumulates output row r of a block of "
+                  f"{t.rows} rows, column c. A step is one `w` transfer (wval[C][n] then "
+                  "widx[C][n]: the weights of one group per column) paired with one `a` "
+                  "transfer (act[R][m] then last); a block is its steps up to the `a` transfer "
+                  f"flagged `last` and yields {t.rows} `o` transfers (C accumulators each), "
+                  "row 0 first; element 0 least significant. If a block's last step enters in "
+                  f"cycle t, its row r is valid in t + r + {t.result_latency} (skew {t.skew} + "
+                  f"PE pipeline {t.latency} + 1); blocks end at least {t.drain} cycles apart; "
+                  f"output buffer {t.output_buffer_depth} rows.")
+    elif array:
         t = array_timing(**params)
         timing = (f"Weight rows per fold (preload): {t.preload}; result latency "
                   f"{t.result_latency} cycles (skew {t.skew} + PE pipeline {t.latency}); "
@@ -269,6 +297,9 @@ def register_export(sub, add_core_args) -> None:
                       help="export the PE array of an architecture (its nm_pe_array engine)")
     what.add_argument("--array", metavar="RxC", default=None,
                       help="export an R x C PE array (default: the sparse MAC core)")
+    from .cli import add_dataflow_arg
+
+    add_dataflow_arg(p)
     p.add_argument("--part", default=DEFAULT_PART,
                    help=f"Vivado part of the synth target (default {DEFAULT_PART})")
     p.add_argument("--force", action="store_true", help="overwrite a non-empty folder")
@@ -291,10 +322,15 @@ def _arch_array_params(arch_name: str) -> dict:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from .cli import array_params_from_args, core_params_from_args, lanes_conflict
+    from .cli import (
+        array_params_from_args,
+        core_params_from_args,
+        dataflow_conflict,
+        lanes_conflict,
+    )
     from .timing import validate_array_params
 
-    if lanes_conflict(args, "export"):
+    if lanes_conflict(args, "export") or dataflow_conflict(args, "export"):
         return 2
     if args.arch is not None:
         params, array = validate_array_params(**_arch_array_params(args.arch)), True
@@ -302,7 +338,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
         params, array = array_params_from_args(args), True
     else:
         params, array = core_params_from_args(args), False
-    info = export_design(args.output, params, array=array, part=args.part, force=args.force)
+    info = export_design(args.output, params, array=array, dataflow=args.dataflow,
+                         part=args.part, force=args.force)
     print(f"wrote {info['dir']}: {', '.join(info['files'])} (FuseSoC {info['vlnv']})")
     return 0
 

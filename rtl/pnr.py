@@ -34,8 +34,8 @@ def _count(util: Mapping, *names: str) -> int:
     return sum(int(util.get(n, {}).get("used", 0)) for n in names)
 
 
-def pnr_report(params: Mapping[str, int], *, array: bool = False, family: str = "ecp5",
-               freq_mhz: float = 100.0, seed: int = 1, device: str = "85k",
+def pnr_report(params: Mapping[str, int], *, array: bool = False, dataflow: str = "ws",
+               family: str = "ecp5", freq_mhz: float = 100.0, seed: int = 1, device: str = "85k",
                timeout: float = 1800.0) -> dict:
     """Synthesise, place and route one core or array configuration for a Lattice ECP5.
 
@@ -49,6 +49,8 @@ def pnr_report(params: Mapping[str, int], *, array: bool = False, family: str = 
         (``rows, cols, n, m, ...``).
     array : bool
         Build :class:`rtl.pe_array.NMPeArray` instead of :class:`rtl.sparse_mac.SparseMAC`.
+    dataflow : {"ws", "os"}
+        With ``array``: ``"os"`` builds :class:`rtl.pe_array_os.NMPeArrayOS`.
     family : {"ecp5"}
     freq_mhz : float
         Target clock given to nextpnr (it reports the achieved Fmax either way).
@@ -79,15 +81,16 @@ def pnr_report(params: Mapping[str, int], *, array: bool = False, family: str = 
     from hwsim._seed import check_seed
 
     from .synth import _work_root, run_yosys
-    from .verilog import ARRAY_TOP, TOP, generate_array_verilog, generate_verilog
+    from .verilog import TOP, array_top, generate_array_verilog, generate_verilog
 
     if family not in PNR_FAMILIES:
         raise ValueError(f"family must be one of {', '.join(PNR_FAMILIES)}, not {family!r}")
     if device not in ("25k", "45k", "85k"):
         raise ValueError(f"device must be one of 25k, 45k, 85k, not {device!r}")
     seed = check_seed(seed)
-    top = ARRAY_TOP if array else TOP
-    text = generate_array_verilog(**dict(params)) if array else generate_verilog(**dict(params))
+    top = array_top(dataflow) if array else TOP
+    text = generate_array_verilog(**dict(params), dataflow=dataflow) if array else \
+        generate_verilog(**dict(params))
     nextpnr = _nextpnr_command()
     out = run_yosys(_SYNTH.format(top=top), {"design.v": text}, ("design.json",),
                     timeout=timeout, what="synth_ecp5")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from hwsim.errors import MissingExtraError, ToolError
 
-from .verilog import ARRAY_TOP, TOP, generate_array_verilog, generate_verilog
+from .verilog import TOP, array_top, generate_array_verilog, generate_verilog
 
 __all__ = ["FAMILIES", "synth_report", "synth_array_report", "summarize_cells", "run_yosys"]
 
@@ -144,8 +144,9 @@ def synth_report(params: Mapping[str, int], family: str = "xc7", *,
 
 
 def synth_array_report(params: Mapping[str, int], family: str = "xc7", *,
-                       timeout: float = 1800.0) -> dict:
-    """Synthesise one PE array configuration (top ``nm_pe_array``) and count its primitives.
+                       dataflow: str = "ws", timeout: float = 1800.0) -> dict:
+    """Synthesise one PE array configuration (top ``nm_pe_array``, or ``nm_pe_array_os``)
+    and count its primitives.
 
     Parameters
     ----------
@@ -153,6 +154,9 @@ def synth_array_report(params: Mapping[str, int], family: str = "xc7", *,
         ``rows``, ``cols``, ``n``, ``m``, ``act_width``, ``weight_width``, ``acc_width`` (as
         for :class:`rtl.pe_array.NMPeArray`).
     family : {"xc7", "xcup"}
+    dataflow : {"ws", "os"}
+        Weight-stationary (:class:`rtl.pe_array.NMPeArray`) or output-stationary
+        (:class:`rtl.pe_array_os.NMPeArrayOS`).
     timeout : float
 
     Returns
@@ -166,7 +170,9 @@ def synth_array_report(params: Mapping[str, int], family: str = "xc7", *,
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {', '.join(FAMILIES)}, not {family!r}")
-    return _synth_text(generate_array_verilog(**dict(params)), ARRAY_TOP, family, timeout)
+    top = array_top(dataflow)
+    return _synth_text(generate_array_verilog(**dict(params), dataflow=dataflow), top, family,
+                       timeout)
 
 
 def run_yosys(script: str, files: Mapping[str, str], outputs: tuple[str, ...], *,

@@ -12,6 +12,7 @@ __all__ = [
     "array_skew_cycles", "array_overhead_cycles", "ArrayOSTiming", "array_os_timing",
     "array_os_drain_cycles", "array_os_skew_cycles", "array_os_overhead_cycles",
     "array_os_block_ends", "array_os_tile_cycles", "predict_array_os_schedule",
+    "ARRAY_DATAFLOWS", "validate_array_dataflow",
 ]
 
 #: Pipeline registers between an accepted group and the updated accumulator: index mux into the
@@ -215,6 +216,19 @@ def validate_array_params(*, rows, cols, n, m, act_width, weight_width, acc_widt
                                 weight_width=weight_width, acc_width=acc_width)
     del core["lanes"]
     return dict(rows=rows, cols=cols, **core)
+
+
+#: Dataflows of the RTL array: weight-stationary (:class:`rtl.pe_array.NMPeArray`) and
+#: output-stationary (:class:`rtl.pe_array_os.NMPeArrayOS`).
+ARRAY_DATAFLOWS = ("ws", "os")
+
+
+def validate_array_dataflow(dataflow) -> str:
+    """``dataflow`` if it is one of :data:`ARRAY_DATAFLOWS`; ``ValueError`` otherwise."""
+    if not isinstance(dataflow, str) or dataflow not in ARRAY_DATAFLOWS:
+        raise ValueError(f"dataflow must be one of {', '.join(ARRAY_DATAFLOWS)}, "
+                         f"not {dataflow!r}")
+    return dataflow
 
 
 def array_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> ArrayTiming:

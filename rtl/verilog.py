@@ -1,9 +1,9 @@
-"""Verilog generation of the sparse MAC core (top ``sparse_mac``) and the PE array (``nm_pe_array``)."""
+"""Verilog generation of the sparse MAC core (``sparse_mac``) and the PE arrays (``nm_pe_array``, ``_os``)."""
 
 from __future__ import annotations
 
-__all__ = ["TOP", "ARRAY_TOP", "generate_verilog", "port_widths", "generate_array_verilog",
-           "array_port_widths"]
+__all__ = ["TOP", "ARRAY_TOP", "ARRAY_OS_TOP", "array_top", "generate_verilog", "port_widths",
+           "generate_array_verilog", "array_port_widths"]
 
 #: Name of the generated top-level module.
 TOP = "sparse_mac"
@@ -83,21 +83,40 @@ def port_widths(*, n, m, lanes, act_width=8, weight_width=8, acc_width=32) -> di
     }
 
 
-#: Name of the generated top-level module of the PE array.
+#: Name of the generated top-level module of the PE array (weight-stationary).
 ARRAY_TOP = "nm_pe_array"
+#: Name of the generated top-level module of the output-stationary PE array.
+ARRAY_OS_TOP = "nm_pe_array_os"
+
+
+def array_top(dataflow: str = "ws") -> str:
+    """Top module name of the array of ``dataflow`` (``"ws"`` or ``"os"``).
+
+    Raises
+    ------
+    ValueError
+        Another dataflow.
+    """
+    from .timing import validate_array_dataflow
+
+    return ARRAY_OS_TOP if validate_array_dataflow(dataflow) == "os" else ARRAY_TOP
 
 
 def generate_array_verilog(*, rows, cols, n, m, act_width=8, weight_width=8, acc_width=32,
-                           emit_src: bool = False) -> str:
-    """Verilog text of one :class:`rtl.pe_array.NMPeArray` configuration (top ``nm_pe_array``).
+                           dataflow: str = "ws", emit_src: bool = False) -> str:
+    """Verilog text of one PE array configuration: :class:`rtl.pe_array.NMPeArray` (top
+    ``nm_pe_array``) or, ``dataflow="os"``, :class:`rtl.pe_array_os.NMPeArrayOS` (top
+    ``nm_pe_array_os``).
 
     Ports: ``clk``, ``rst`` (synchronous, active high), then the ``w``, ``a`` and ``o`` streams
-    (``w__valid``, ``w__ready``, ``w__payload``, ...); see :func:`array_port_widths`.
+    (``w__valid``, ``w__ready``, ``w__payload``, ...); see :func:`array_port_widths` (the same
+    for both dataflows).
 
     Parameters
     ----------
     rows, cols, n, m, act_width, weight_width, acc_width : int
         Array parameters (see :class:`rtl.pe_array.NMPeArray`).
+    dataflow : {"ws", "os"}
     emit_src : bool
         Keep Amaranth's ``src`` attributes.
 
@@ -108,16 +127,19 @@ def generate_array_verilog(*, rows, cols, n, m, act_width=8, weight_width=8, acc
     Raises
     ------
     TypeError, ValueError
-        Bad parameters.
+        Bad parameters or dataflow.
     """
     from amaranth.back import verilog
 
     from .pe_array import NMPeArray
+    from .pe_array_os import NMPeArrayOS
 
+    top = array_top(dataflow)
     params = dict(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
                   weight_width=weight_width, acc_width=acc_width)
     widths = array_port_widths(**params)  # validates before elaboration
-    text = verilog.convert(NMPeArray(**params), name=ARRAY_TOP, emit_src=emit_src)
+    cls = NMPeArrayOS if dataflow == "os" else NMPeArray
+    text = verilog.convert(cls(**params), name=top, emit_src=emit_src)
     missing = [p for p in widths if p not in text]
     if missing:  # pragma: no cover - guards the public port contract against Amaranth changes
         raise RuntimeError(f"generated Verilog lacks ports {missing}")
@@ -126,7 +148,7 @@ def generate_array_verilog(*, rows, cols, n, m, act_width=8, weight_width=8, acc
 
 def array_port_widths(*, rows, cols, n, m, act_width=8, weight_width=8,
                       acc_width=32) -> dict[str, int]:
-    """``{port name: width}`` of the generated ``nm_pe_array`` module.
+    """``{port name: width}`` of the generated ``nm_pe_array`` (or ``nm_pe_array_os``) module.
 
     Parameters
     ----------

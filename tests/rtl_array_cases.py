@@ -1,5 +1,4 @@
-"""Cases, a simulator-independent stream driver/monitor and records for every level of the PE
-array, weight-stationary (folds) and output-stationary (blocks)."""
+"""Cases, a simulator-independent stream driver/monitor and records for every level of the PE arrays (WS, OS)."""
 
 from __future__ import annotations
 

@@ -29,7 +29,9 @@ def test_2to8_speedup_and_its_shortfall(df):
     sparse = _plan(1024, 1024, 1024, NMPattern(2, 8), df)
     spec = ARCH.engine("pe_array")
     lat = core_timing(n=2, m=8, lanes=1, act_width=8, weight_width=8, acc_width=32).latency
-    per_tile = 2 * spec.rows + spec.cols - 2 + lat  # fill/drain + skew + core latency
+    # per tile, once: WS preload R + skew (R - 1) + (C - 1) + L; OS (every block here has
+    # 128 >= R steps) drain R + column skew (C - 1) + L, no preload and no row skew
+    per_tile = {"ws": 2 * spec.rows + spec.cols - 2, "os": spec.rows + spec.cols - 1}[df] + lat
     for plan in (dense, sparse):
         assert int(plan.compute_cycles.sum()) == plan.notes["stream_cycles"] + plan.num_tiles * per_tile
     assert dense.notes["stream_cycles"] == 4 * sparse.notes["stream_cycles"]  # ideal m/n
@@ -41,8 +43,8 @@ def test_2to8_speedup_and_its_shortfall(df):
 def test_dense_mode_steps():
     plan = _plan(32, 100, 32, Dense())
     assert plan.notes["mode"] == "dense"
-    # one fold, ceil(100 / 2) = 50 steps, plus the per-tile fill/drain
-    assert int(plan.compute_cycles.sum()) == 50 + 2 * 32 + 32 - 2 + 3
+    # OS: one block of ceil(100 / 2) = 50 steps, then drain R + skew C - 1 + L
+    assert int(plan.compute_cycles.sum()) == 50 + 32 + 32 - 1 + 3
     assert int(plan.performed_macs.sum()) == 32 * 100 * 32
 
 

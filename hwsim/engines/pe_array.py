@@ -26,7 +26,7 @@ from .base import GemmWork, TilePlan
 
 __all__ = [
     "PeArrayEngine", "CoreDotSchedule", "predict_core_cycles", "predict_core_schedule",
-    "pe_core_timing", "array_overhead_cycles",
+    "pe_core_timing", "array_overhead_cycles", "array_os_overhead_cycles", "os_stream_cycles",
 ]
 
 # Model (one PE = the RTL core of rtl/sparse_mac.py with lanes=1):
@@ -40,18 +40,24 @@ __all__ = [
 #   4:8 takes two). The ``C`` columns of a fold move in lock-step (the activation window is
 #   shared along a PE row), so a group costs the maximum over those columns, at least 1
 #   (the static schedule streams every group position). Counts come from the real weight.
-# * Within a tile the folds run back to back (PE weight registers and accumulators are double
-#   buffered); a fold costs ``max(stream, R)`` -- the stream of steps (OS) or activation rows
-#   (WS), or the ``R`` cycles to preload the next weights / drain the outputs if longer.
-#   Once per tile the array pays fill and drain: ``R`` (first weight preload or last output
-#   drain) + ``R - 1 + C - 1`` (skew) + the core's pipeline latency ``L``
-#   (``rtl.timing.array_overhead_cycles``, the single source of these terms).
+# * Within a tile the folds run back to back (WS: double-buffered PE weight registers); a
+#   fold costs ``max(stream, R)`` -- the stream of activation rows (WS) or of steps (OS), or
+#   the ``R`` cycles to preload the next weights (WS) / drain the ``R`` result rows (OS) if
+#   longer.
 # * WS is the RTL array of rtl/pe_array.py, measured cycle for cycle against
 #   ``rtl.timing.predict_array_schedule``: the last fold of a tile costs its ``tm`` rows, not
-#   ``max(tm, R)`` (nothing follows it to preload), so a WS tile is
-#   ``(F - 1) * max(tm, R) + tm + R + (R - 1) + (C - 1) + L`` (``rtl.timing.array_tile_cycles``).
-#   SCALE-Sim pays its ``2R + C - 2`` per fold instead; overlapping folds is what lets a
-#   2:8 GEMM get close to the ideal 4x (the remaining gap is this per-tile term).
+#   ``max(tm, R)`` (nothing follows it to preload), and once per tile the array pays preload
+#   ``R`` + skew ``R - 1 + C - 1`` + the core's latency ``L`` (``rtl.timing.
+#   array_overhead_cycles``), so a WS tile is ``(F - 1) * max(tm, R) + tm + R + (R - 1) +
+#   (C - 1) + L`` (``rtl.timing.array_tile_cycles``). SCALE-Sim pays its ``2R + C - 2`` per
+#   fold instead; overlapping folds is what lets a 2:8 GEMM get close to the ideal 4x (the
+#   remaining gap is this per-tile term).
+# * OS is the RTL array of rtl/pe_array_os.py, measured against ``rtl.timing.
+#   predict_array_os_schedule``: a block (R activation rows x one fold of C columns, the whole
+#   ``tk`` reduction in place) is ``kf`` steps; blocks end at least ``R`` cycles apart (their
+#   ``R`` result rows leave one per cycle), the first block is just its ``kf`` steps, and once
+#   per tile the array pays drain ``R`` + skew ``C - 1`` + ``L`` (``rtl.timing.
+#   array_os_overhead_cycles``; there is no weight preload and no row skew to fill).
 
 
 def pe_core_timing(spec: Any):
@@ -65,11 +71,49 @@ def pe_core_timing(spec: Any):
 
 
 def array_overhead_cycles(rows: int, cols: int, latency: int) -> int:
-    """Fill + drain of one tile: ``R`` (preload/drain) + ``R - 1 + C - 1`` (skew) + ``L``,
+    """Fill + drain of one WS tile: ``R`` (preload) + ``R - 1 + C - 1`` (skew) + ``L``,
     from :func:`rtl.timing.array_overhead_cycles` (measured on the RTL array)."""
     from rtl import timing
 
     return timing.array_overhead_cycles(rows, cols, latency)
+
+
+def array_os_overhead_cycles(rows: int, cols: int, latency: int) -> int:
+    """Fill + drain of one OS tile: ``R`` (drain) + ``C - 1`` (skew) + ``L``, from
+    :func:`rtl.timing.array_os_overhead_cycles` (measured on the RTL OS array)."""
+    from rtl import timing
+
+    return timing.array_os_overhead_cycles(rows, cols, latency)
+
+
+def _os_drain(rows: int) -> int:
+    from rtl import timing
+
+    return timing.array_os_drain_cycles(rows)
+
+
+def os_stream_cycles(kf, row_blocks, rows: int, ii: int = 1):
+    """Steps of an OS tile: ``row_blocks`` blocks per column fold, fold ``f`` of ``kf[..., f]``
+    steps; every block costs ``max(kf * II, drain)`` except the tile's first, which costs its
+    steps (``rtl.timing.array_os_tile_cycles``; ``drain`` from ``rtl.timing.
+    array_os_drain_cycles``).
+
+    Parameters
+    ----------
+    kf : array_like of int
+        Steps per column fold, last axis the folds of the tile (first fold first).
+    row_blocks : int or array_like of int
+        ``ceil(tm / R)``, broadcast against ``kf[..., 0]``.
+    rows : int
+    ii : int
+
+    Returns
+    -------
+    numpy.ndarray or int
+    """
+    steps = np.asarray(kf, dtype=np.int64) * int(ii)
+    per = np.maximum(steps, _os_drain(rows))
+    return np.asarray(row_blocks) * per.sum(axis=-1) - (per[..., 0] - steps[..., 0])
 
 
 class CoreDotSchedule(NamedTuple):
@@ -384,18 +428,23 @@ class PeArrayEngine:
             w_bytes_kn = klen[:, None] * nlen[None, :] * eb
         macs_kn = np.add.reduceat(kf * fcols[None, :] * n, fstart, axis=1)  # per activation row
         ws_kn = np.add.reduceat(-(-kf // rows), fstart, axis=1)  # WS row folds per (k, n) tile
-        os_kn = np.add.reduceat(np.maximum(kf * ii, rows), fstart, axis=1)
         foldc = -(-nlen // cols)
 
         ni, mi, ki = grid3(n0.size, m0.size, k0.size)  # n outer, m, k inner
         tm, tk, tn = mlen[mi], klen[ki], nlen[ni]
         if work.dataflow == "os":
-            stream = -(-tm // rows) * os_kn[ki, ni]
+            # blocks of R rows per column fold, each max(kf, drain); the tile's first block
+            # is just its steps (os_stream_cycles, RTL-measured), vectorised over the tiles
+            per = np.maximum(kf * ii, _os_drain(rows))
+            first = per[:, fstart] - kf[:, fstart] * ii
+            stream = -(-tm // rows) * np.add.reduceat(per, fstart, axis=1)[ki, ni] \
+                - first[ki, ni]
+            fill = array_os_overhead_cycles(rows, cols, 0)
         else:
             # folds back to back at max(rows, R); the last one is just its rows (RTL-measured)
             fold = np.maximum(tm * ii, rows)
             stream = ws_kn[ki, ni] * fold - (fold - tm * ii)
-        fill = array_overhead_cycles(rows, cols, 0)
+            fill = array_overhead_cycles(rows, cols, 0)
         compute = stream + fill + lat
         act_b = tm * tk * eb
         w_b = w_bytes_kn[ki, ni]
@@ -518,13 +567,15 @@ class PeArrayEngine:
             wbytes = nslots * eb + -(-(nslots * idx_bits) // 8)
             # the selectors gather each slot's activation by its index
             out = nm_matmul(act[:, k0:k1], vals, pos)
-        if work.dataflow == "os":
-            stream = -(-tm // rows) * int(np.maximum(kf * ii, rows).sum())
+        if work.dataflow == "os":  # blocks of R rows per column fold (as the plan, the RTL)
+            stream = int(os_stream_cycles(kf, -(-tm // rows), rows, ii))
+            fill = array_os_overhead_cycles(rows, cols, 0)
         else:  # the folds executed back to back; the last costs its rows (as the plan, the RTL)
             fold = max(tm * ii, rows)
             stream = int((-(-kf // rows)).sum()) * fold - (fold - tm * ii)
+            fill = array_overhead_cycles(rows, cols, 0)
         counts = {
-            "compute_cycles": stream + array_overhead_cycles(rows, cols, 0) + lat,
+            "compute_cycles": stream + fill + lat,
             "performed_macs": tm * int((kf * fcols).sum()) * n,
             "lockstep_steps": int(kf.sum()),
             "weight_bytes": int(wbytes),

@@ -1,4 +1,4 @@
-"""cocotb bench of the generated ``nm_pe_array`` Verilog: the shared stream driver/monitor
+"""cocotb bench of the generated ``nm_pe_array`` (and ``nm_pe_array_os``) Verilog: the shared stream driver/monitor
 (``rtl_array_cases.PhaseBench``), a golden and timing scoreboard, records for pytest."""
 
 from __future__ import annotations
@@ -19,8 +19,6 @@ from rtl_array_cases import (
     phase_limit,
     record_to_json,
 )
-
-from rtl.timing import array_timing
 
 # Inputs change on the falling edge and everything is sampled in the ReadOnly phase of that
 # time step, so "cycle c" is the same as in the Amaranth simulation.
@@ -60,7 +58,7 @@ async def run_phase(dut, ports, case, phase: int, record: ArrayRecord) -> None:
     await _reset(dut, ports)
     bench = PhaseBench(case, phase)
     cut = case.cut[phase]
-    lat = array_timing(**case.params.as_dict()).result_latency
+    lat = case.timing.result_latency
     limit = phase_limit(case, phase)
     c, extra = 0, 0
     while c <= limit:
