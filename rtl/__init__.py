@@ -21,6 +21,9 @@ __all__ = [
     "array_timing",
     "ArrayParams",
     "NMPeArray",
+    "NMPeArrayOS",
+    "ArrayOSTiming",
+    "array_os_timing",
     "generate_array_verilog",
 ]
 
@@ -43,6 +46,9 @@ _WHERE = {
     "array_timing": "timing",
     "ArrayParams": "array_golden",
     "NMPeArray": "pe_array",
+    "NMPeArrayOS": "pe_array_os",
+    "ArrayOSTiming": "timing",
+    "array_os_timing": "timing",
     "generate_array_verilog": "verilog",
 }
 

@@ -306,8 +306,9 @@ def build_cases(params: ArrayParams, seed: int = 1, n_folds: int = 6,
         case("backpressure", gen(n_folds, seed + 40, (1, 5)), seed + 40, pauses=True,
              p_ready=0.35),
         case("dup_idx", gen(3, seed + 50, indices="any"), seed + 50, p_ready=0.7),
-        case("many_tiles", gen(max(12, 120 // R), seed + 80, (1, 3)), seed + 80, pauses=True,
-             p_ready=0.8),
+        # OS: twice as many (blocks of 1..3 steps wait for the drain: the spacing rule)
+        case("many_tiles", gen(max(12, 120 // R) * (2 if dataflow == "os" else 1), seed + 80,
+                               (1, 3)), seed + 80, pauses=True, p_ready=0.8),
     ]
     ext = gen(3, seed + 60, indices="any", extremes=1.0)
     for f in ext:
