@@ -410,9 +410,8 @@ def predict_array_schedule(fold_lengths, timing: ArrayTiming, *, w_gaps=None, a_
 class ArrayOSTiming:
     """Cycle-level timing of one :class:`rtl.pe_array_os.NMPeArrayOS` configuration.
 
-    A *block* is ``R`` output rows x ``C`` output columns reduced in place over its steps (one
-    ``w`` and one ``a`` transfer each); ``t_b`` below is the cycle its last step enters the
-    array (see :func:`predict_array_os_schedule`).
+    A *block*: ``R x C`` outputs reduced in place over its steps (one ``w`` and one ``a``
+    transfer each); ``t_b``: the cycle its last step enters (:func:`predict_array_os_schedule`).
 
     Attributes
     ----------
@@ -427,12 +426,11 @@ class ArrayOSTiming:
         ``C - 1`` (:func:`array_os_skew_cycles`): column ``c`` of a row finishes ``c`` cycles
         after column 0; the result bus deskews the row.
     result_latency : int
-        ``skew + L + 1``: result row ``r`` of a block is first valid in
-        ``t_b + r + result_latency`` (the accumulator register is read onto the result bus,
-        then written into the output buffer).
+        ``skew + L + 1``: row ``r`` of a block is first valid in ``t_b + r + result_latency``
+        (the accumulator register is read onto the result bus, then into the output buffer).
     output_buffer_depth : int
-        ``drain + result_latency`` result rows: a block's last step waits while fewer than
-        ``R`` of them are free, which never happens with ``o__ready`` high.
+        ``drain + result_latency`` rows: a block's last step waits while fewer than ``R`` are
+        free, which never happens with ``o__ready`` high.
     """
 
     rows: int
@@ -586,14 +584,10 @@ def predict_array_os_schedule(block_lengths, timing: ArrayOSTiming, *, w_gaps=No
     enter = ends = None
     for b, length in enumerate(lengths):
         for s in range(length):
-            k = len(w)
-            tw = _offers(w[-1] if w else None, w_gaps[k - 1] if k else 0)
-            ta = _offers(a[-1] if a else None, a_gaps[k - 1] if k else 0)
-            if enter is not None:
-                tw, ta = max(tw, enter + 1), max(ta, enter + 1)
-            w.append(tw)
-            a.append(ta)
-            enter = max(tw, ta)
+            k, after = len(w), -1 if enter is None else enter + 1
+            w.append(max(_offers(w[-1] if w else None, w_gaps[k - 1] if k else 0), after))
+            a.append(max(_offers(a[-1] if a else None, a_gaps[k - 1] if k else 0), after))
+            enter = max(w[-1], a[-1])
             if s < length - 1:
                 continue
             if ends is not None:
@@ -603,10 +597,9 @@ def predict_array_os_schedule(block_lengths, timing: ArrayOSTiming, *, w_gaps=No
                 enter = max(enter, out[need - 1] + 1)
             ends = enter
             for r in range(rows):
-                v = ends + r + lat if not out else max(ends + r + lat, out[-1] + 1)
-                c = v
+                valid.append(ends + r + lat if not out else max(ends + r + lat, out[-1] + 1))
+                c = valid[-1]
                 while not ready[c % len(ready)]:
                     c += 1
-                valid.append(v)
                 out.append(c)
     return ArraySchedule(tuple(w), tuple(a), tuple(valid), tuple(out))
