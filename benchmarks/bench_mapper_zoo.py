@@ -1,7 +1,7 @@
 """Whole-process timing of the zoo and SCALE-Sim topology paths (issue 7 §5).
 
 Each case is a fresh ``python -m hwsim run ...`` (or a bare zoo build) process, start-up
-included; the wall time is the best of ``--repeat`` runs and the peak RSS is the child's
+included, pinned to one core; the wall time is the best of ``--repeat`` runs and the peak RSS is the child's
 ``ru_maxrss``; the CPU time (user + system) is printed beside the wall time, as a figure that a
 loaded machine disturbs less. Each case runs once first, uncounted, so that bytecode is compiled
 as in an installed tool. SCALE-Sim v3's own whole-process times on the same topologies and arrays are the
@@ -51,6 +51,12 @@ CASES = [
 ]
 
 
+def _one_core() -> None:
+    """Pin the child to one core (issue 7 states its targets on one core)."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+
+
 def _run(argv: list[str]) -> tuple[float, float, float]:
     """(wall seconds, peak RSS MB, CPU seconds) of one child process.
 
@@ -61,7 +67,7 @@ def _run(argv: list[str]) -> tuple[float, float, float]:
     env.pop("PYTHONDONTWRITEBYTECODE", None)
     t = time.perf_counter()
     proc = subprocess.Popen([sys.executable, *argv], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE)
+                            stderr=subprocess.PIPE, preexec_fn=_one_core)
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t
     proc.returncode = os.waitstatus_to_exitcode(status)
