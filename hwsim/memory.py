@@ -127,7 +127,7 @@ class DramModel:
         self.log: list[Transfer] = []
         self.n_channels = int(dram.channels)
         # per-channel state as arrays: a transfer books all its shares in a few array steps
-        self._free = np.zeros(self.n_channels, dtype=np.float64)
+        self._free = [0.0] * self.n_channels  # when each channel's bus is next free
         # busy cycles and shares served, counted per distinct split and summed when read
         self._booked: dict[tuple[int, int], list] = {}
         self.bytes_per_cycle = dram.bytes_per_cycle_per_channel(self.clock_mhz)
@@ -148,7 +148,7 @@ class DramModel:
         """Per-channel state now (a snapshot)."""
         busy, served = self._totals()
         return [
-            DramChannel(i, float(self._free[i]), int(busy[i]), int(served[i]))
+            DramChannel(i, self._free[i], int(busy[i]), int(served[i]))
             for i in range(self.n_channels)
         ]
 
@@ -226,21 +226,22 @@ class DramModel:
         float
             Cycle at which the last share's data has arrived.
         """
+        if type(nbytes) is int and nbytes >= 0 and bursts is None:  # the pipeline's case
+            return self._book(op, nbytes, tag, -(-nbytes // self.burst_bytes))
         n = _byte_count(nbytes)
         return self._book(op, n, tag, self._bursts(n, bursts))
 
     def _shares(self, bus: int) -> tuple:
-        """``(channels, bytes, bus cycles)`` arrays of ``bus`` bytes from the next channel, and
+        """``(channels, bytes, bus cycles)`` lists of ``bus`` bytes from the next channel, and
         the channel after the last granule (memoised: a network moves the same few sizes over
         and over)."""
         key = (bus, self._next_channel)
         hit = self._share_cache.get(key)
         if hit is None:
             split = self.split(bus)
-            idx = np.array([c for c, _ in split], dtype=np.intp)
-            size = np.array([b for _, b in split], dtype=np.int64)
-            busy = np.array([math.ceil(b / self.bytes_per_cycle - 1e-9) for _, b in split],
-                            dtype=np.int64)
+            idx = [c for c, _ in split]
+            size = [b for _, b in split]
+            busy = [math.ceil(b / self.bytes_per_cycle - 1e-9) for b in size]
             nxt = (self._next_channel + -(-bus // self.dram.granule_bytes)) % self.n_channels
             hit = (idx, size, busy, nxt)
             if len(self._share_cache) >= 4096:
@@ -257,21 +258,29 @@ class DramModel:
             idx, size, busy, self._next_channel = self._shares(bus)
             # a FIFO server grants at max(now, free_at); shares of one transfer are on
             # distinct channels
-            begin = np.maximum(self._free[idx], now)
-            end = begin + busy
-            self._free[idx] = end
+            free, last = self._free, now
+            begins = [] if self.record else None
+            for c, b in zip(idx, busy, strict=True):
+                f = free[c]
+                if f < now:
+                    f = now
+                if begins is not None:
+                    begins.append(f)
+                f += b
+                free[c] = f
+                if f > last:
+                    last = f
             entry = self._booked.get(key)
             if entry is None:
-                self._booked[key] = [1, idx, busy]
+                self._booked[key] = [1, np.array(idx, dtype=np.intp), np.array(busy, dtype=np.int64)]
             else:
                 entry[0] += 1
-            last = float(end.max()) + self.latency_cycles
-            done = last if last > done else done
-            if self.record:
+            done = last + self.latency_cycles
+            if begins is not None:
                 lat = self.latency_cycles
                 self.log.extend(
-                    Transfer(op, tag, int(c), int(n), float(b), float(e), float(e) + lat)
-                    for c, n, b, e in zip(idx, size, begin, end, strict=True)
+                    Transfer(op, tag, c, n, float(f0), float(f0 + b), float(f0 + b) + lat)
+                    for c, n, f0, b in zip(idx, size, begins, busy, strict=True)
                 )
         if op == "read":
             self.read_bytes += nbytes

@@ -12,6 +12,8 @@ their forward.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -208,6 +210,32 @@ def simulate_network(
     CheckFailedError
         An engine's output differs from the reference (the op is named).
     """
+    with _gc_paused():
+        return _simulate(graph, arch, mapping=mapping, engine=engine, dataflow=dataflow,
+                         precision=precision, array=array, training=training, check=check,
+                         seed=seed, trace=trace, progress=progress)
+
+
+@contextlib.contextmanager
+def _gc_paused():
+    """Cyclic garbage collection off while a network maps and runs, back on (as it was) after.
+
+    A run allocates tens of thousands of short-lived SimPy events and plan arrays, which
+    trigger collections that find almost nothing (the run's objects stay alive until it
+    ends); pausing them saves about a sixth of a LLaMA decode run. Nothing is lost: the
+    collector runs as usual once it is back on.
+    """
+    was = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was:
+            gc.enable()
+
+
+def _simulate(graph, arch, *, mapping, engine, dataflow, precision, array, training, check,
+              seed, trace, progress):
     from hwsim.pipeline import write_trace
     from hwsim.schedule import Task, run_schedule, schedule_trace
 
