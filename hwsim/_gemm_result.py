@@ -23,7 +23,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 def _table(plan: TilePlan, st: PipelineStats) -> Deferred:
     """The per-tile table of a GEMM run, built (with pandas) when it is first read."""
-    return Deferred(lambda: _tile_frame(plan, st))
+    return Deferred(_tile_frame, plan, st)
 
 
 def _tile_frame(plan: TilePlan, st: PipelineStats):

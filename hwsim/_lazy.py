@@ -20,7 +20,10 @@ class Deferred:
     Parameters
     ----------
     build : callable
-        Called with no argument, once.
+        Called once, with ``args``; a module-level function, so that an unbuilt value pickles
+        (results cross process pools).
+    *args
+        Its arguments.
     records : list of dict, optional
         The rows the value is a table of, when it is one: readers that only need plain rows
         (JSON output) take them without building the table.
@@ -28,13 +31,25 @@ class Deferred:
         Column order of ``records``.
     """
 
-    __slots__ = ("build", "records", "columns")
+    __slots__ = ("build", "args", "records", "columns")
 
-    def __init__(self, build: Callable[[], Any], *, records: list | None = None,
+    def __init__(self, build: Callable[..., Any], *args: Any, records: list | None = None,
                  columns: list | None = None):
         self.build = build
+        self.args = args
         self.records = records
         self.columns = columns
+
+    def __getstate__(self):
+        return {k: getattr(self, k) for k in self.__slots__}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            setattr(self, k, v)
+
+    def value(self) -> Any:
+        """Build the value."""
+        return self.build(*self.args)
 
 
 class deferred_field:  # noqa: N801 - used like ``field``
@@ -52,7 +67,7 @@ class deferred_field:  # noqa: N801 - used like ``field``
             return None  # the dataclass default
         value = obj.__dict__.get(self.name)
         if isinstance(value, Deferred):
-            value = value.build()
+            value = value.value()
             obj.__dict__[self.name] = value
         return value
 
@@ -66,23 +81,17 @@ def raw(obj: Any, name: str) -> Any:
     return obj.__dict__.get(name)
 
 
+def _frame(data: Any, columns: list | None = None):
+    import pandas as pd
+
+    return pd.DataFrame(data, columns=columns)
+
+
 def frame_of_columns(columns: dict) -> Deferred:
     """A DataFrame of equal-length columns (name -> array), built on first use."""
-
-    def build():
-        import pandas as pd
-
-        return pd.DataFrame(columns)
-
-    return Deferred(build)
+    return Deferred(_frame, columns)
 
 
 def frame_of_records(rows: list[dict], columns: list[str]) -> Deferred:
     """A DataFrame of ``rows`` with ``columns`` in that order, built on first use."""
-
-    def build():
-        import pandas as pd
-
-        return pd.DataFrame(rows, columns=columns)
-
-    return Deferred(build, records=rows, columns=columns)
+    return Deferred(_frame, rows, columns, records=rows, columns=columns)
