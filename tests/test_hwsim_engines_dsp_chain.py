@@ -126,3 +126,24 @@ def test_sparsity_outside_supports_is_refused():
     arch = Architecture.from_dict(d, source="<test>")
     with pytest.raises(ConfigError, match=r"supports dense sparsity .*not 'nm'"):
         simulate_gemm(arch, 1, 256, 256, sparsity="2:8")
+
+
+@pytest.mark.parametrize("m", [1, 8])
+@pytest.mark.parametrize("sparsity", [Dense(), NMPattern(2, 8), NMPattern(4, 8)])
+def test_broadcast_pattern_weight_plans_like_the_full_weight(m, sparsity):
+    """A weightless zoo GEMM plans on one seeded column broadcast over N (read-only, no K x N
+    array); the chain's counts are then reduced per column. The plan must equal the one of
+    the same column materialised N times, tile by tile (decode m = 1 and a prefill m)."""
+    k, n = 1000, 3000
+    col = random_weights((k, 1), sparsity, seed=3) if not isinstance(sparsity, Dense) else (
+        np.random.default_rng(3).integers(1, 100, (k, 1)).astype(np.int8))
+    bcast = np.broadcast_to(col, (k, n))
+    full = np.repeat(col, n, axis=1)
+    assert bcast.strides[1] == 0 and full.strides[1] != 0
+    a = DspChainEngine().plan(GemmWork(m, k, n, bcast, sparsity), ARCH, "dsp_chain")
+    b = DspChainEngine().plan(GemmWork(m, k, n, full, sparsity), ARCH, "dsp_chain")
+    for f in ("compute_cycles", "load_bytes", "store_bytes", "performed_macs",
+              "sram_read_bytes", "sram_write_bytes"):
+        np.testing.assert_array_equal(getattr(a, f), getattr(b, f), err_msg=f)
+    assert a.buffer_bytes == b.buffer_bytes and a.tiles.equals(b.tiles)
+    assert a.notes == b.notes
