@@ -89,6 +89,16 @@ def golden_folds(params: ArrayParams, folds: list[Fold]) -> np.ndarray:
     return np.concatenate([golden_fold(params, f) for f in folds], axis=0)
 
 
+def _random_indices(rng, p: ArrayParams, shape: tuple, indices: str) -> np.ndarray:
+    """In-group weight indices of ``shape`` (``(..., n)``): distinct and sorted (``"nm"``),
+    ``0..n-1`` (``"dense"``) or any, duplicates included (``"any"``)."""
+    if indices == "dense":
+        return np.broadcast_to(np.arange(p.n), shape).copy()
+    if indices == "any":
+        return rng.integers(0, p.m, size=shape)
+    return np.sort(rng.random((*shape[:-1], p.m)).argsort(axis=-1)[..., : p.n], axis=-1)
+
+
 def random_folds(params: ArrayParams, n_folds: int, seed: int, *, fold_len=(1, 6),
                  indices: str = "nm", extremes: float = 0.1) -> list[Fold]:
     """Seeded random folds.
@@ -114,12 +124,7 @@ def random_folds(params: ArrayParams, n_folds: int, seed: int, *, fold_len=(1, 6
     folds = []
     for _ in range(n_folds):
         shape = (p.rows, p.cols, p.n)
-        if indices == "dense":
-            widx = np.broadcast_to(np.arange(p.n), shape).copy()
-        elif indices == "any":
-            widx = rng.integers(0, p.m, size=shape)
-        else:
-            widx = np.sort(rng.random((p.rows, p.cols, p.m)).argsort(axis=2)[..., : p.n], axis=2)
+        widx = _random_indices(rng, p, shape, indices)
         length = int(rng.integers(fold_len[0], fold_len[1] + 1))
         folds.append(Fold(
             wval=_operand(rng, p.weight_width, shape, extremes), widx=widx,
@@ -257,12 +262,7 @@ def random_blocks(params: ArrayParams, n_blocks: int, seed: int, *, block_len=(1
     for _ in range(n_blocks):
         length = int(rng.integers(block_len[0], block_len[1] + 1))
         shape = (length, p.cols, p.n)
-        if indices == "dense":
-            widx = np.broadcast_to(np.arange(p.n), shape).copy()
-        elif indices == "any":
-            widx = rng.integers(0, p.m, size=shape)
-        else:
-            widx = np.sort(rng.random((length, p.cols, p.m)).argsort(axis=2)[..., : p.n], axis=2)
+        widx = _random_indices(rng, p, shape, indices)
         blocks.append(Block(
             wval=_operand(rng, p.weight_width, shape, extremes), widx=widx,
             act=_operand(rng, p.act_width, (length, p.rows, p.m), extremes),

@@ -7,7 +7,7 @@ from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
 
-from .timing import ArrayTiming, array_timing, idx_width_for, validate_array_params
+from .timing import array_timing, idx_width_for, validate_array_params
 
 __all__ = ["NMPeArray", "weight_layout", "act_layout", "result_layout"]
 
@@ -41,7 +41,46 @@ def result_layout(*, cols, acc_width) -> data.ArrayLayout:
     return data.ArrayLayout(signed(acc_width), cols)
 
 
-class NMPeArray(wiring.Component):
+class PeArrayComponent(wiring.Component):
+    """What the weight- and output-stationary arrays share: validated keyword-only parameters,
+    the three stream ports (``w``, ``a``, ``o``, payloads :func:`weight_layout`,
+    :func:`act_layout`, :func:`result_layout`) and the configuration's timing.
+
+    Subclasses set ``timing_of`` (``rtl.timing.array_timing`` or ``array_os_timing``).
+    """
+
+    timing_of = None
+
+    def __init__(self, *, rows, cols, n, m, act_width=8, weight_width=8, acc_width=32):
+        p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                                  weight_width=weight_width, acc_width=acc_width)
+        self._p = p
+        self._timing = type(self).timing_of(**p)
+        self._layouts = {
+            "w": weight_layout(n=p["n"], cols=p["cols"], weight_width=p["weight_width"],
+                               idx_width=idx_width_for(p["m"])),
+            "a": act_layout(m=p["m"], rows=p["rows"], act_width=p["act_width"]),
+            "o": result_layout(cols=p["cols"], acc_width=p["acc_width"]),
+        }
+        super().__init__({
+            "w": In(stream.Signature(self._layouts["w"])),
+            "a": In(stream.Signature(self._layouts["a"])),
+            "o": Out(stream.Signature(self._layouts["o"])),
+        })
+
+    @property
+    def params(self) -> dict[str, int]:
+        """The validated constructor parameters."""
+        return dict(self._p)
+
+    @property
+    def timing(self):
+        """The timing of this configuration (:class:`rtl.timing.ArrayTiming` for the
+        weight-stationary array, :class:`rtl.timing.ArrayOSTiming` for the output-stationary)."""
+        return self._timing
+
+
+class NMPeArray(PeArrayComponent):
     """R x C N:M sparse PE array, weight-stationary, double-buffered weight registers.
 
     PE ``(r, c)`` holds, per register bank, ``n`` weights and their indices into a group of
@@ -81,31 +120,7 @@ class NMPeArray(wiring.Component):
         As :func:`rtl.timing.validate_array_params`.
     """
 
-    def __init__(self, *, rows, cols, n, m, act_width=8, weight_width=8, acc_width=32):
-        p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
-                                  weight_width=weight_width, acc_width=acc_width)
-        self._p = p
-        self._timing = array_timing(**p)
-        iw = idx_width_for(p["m"])
-        super().__init__({
-            "w": In(stream.Signature(weight_layout(n=p["n"], cols=p["cols"],
-                                                   weight_width=p["weight_width"],
-                                                   idx_width=iw))),
-            "a": In(stream.Signature(act_layout(m=p["m"], rows=p["rows"],
-                                                act_width=p["act_width"]))),
-            "o": Out(stream.Signature(result_layout(cols=p["cols"],
-                                                    acc_width=p["acc_width"]))),
-        })
-
-    @property
-    def params(self) -> dict[str, int]:
-        """The validated constructor parameters."""
-        return dict(self._p)
-
-    @property
-    def timing(self) -> ArrayTiming:
-        """The :class:`rtl.timing.ArrayTiming` of this configuration."""
-        return self._timing
+    timing_of = staticmethod(array_timing)
 
     def elaborate(self, platform):
         """Build the array (Amaranth's elaboration hook; ``platform`` is unused)."""
@@ -122,7 +137,7 @@ class NMPeArray(wiring.Component):
             m.d.sync += [v.eq(ctl[-1][0]), b.eq(ctl[-1][1])]
             ctl.append((v, b))
         bottom = self._pes(m, wreg, ctl)
-        row_out = Signal(result_layout(cols=p["cols"], acc_width=p["acc_width"]))
+        row_out = Signal(self._layouts["o"])
         for c, val in enumerate(bottom):  # deskew: column c waits C - 1 - c cycles
             for k in range(p["cols"] - 1 - c):
                 d = Signal(signed(p["acc_width"]), name=f"deskew_c{c}_d{k + 1}")

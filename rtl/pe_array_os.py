@@ -5,17 +5,16 @@ from __future__ import annotations
 from functools import reduce
 
 from amaranth.hdl import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data
 from amaranth.lib.fifo import SyncFIFO
-from amaranth.lib.wiring import In, Out
 
-from .pe_array import act_layout, result_layout, weight_layout
-from .timing import ArrayOSTiming, array_os_timing, idx_width_for, validate_array_params
+from .pe_array import PeArrayComponent
+from .timing import array_os_timing, idx_width_for
 
 __all__ = ["NMPeArrayOS"]
 
 
-class NMPeArrayOS(wiring.Component):
+class NMPeArrayOS(PeArrayComponent):
     """R x C N:M sparse PE array, output-stationary: each PE keeps one output in place.
 
     PE ``(r, c)`` (one lane of :class:`rtl.sparse_mac.SparseMAC`: an ``m``-to-``n`` selector,
@@ -61,32 +60,7 @@ class NMPeArrayOS(wiring.Component):
         As :func:`rtl.timing.validate_array_params`.
     """
 
-    def __init__(self, *, rows, cols, n, m, act_width=8, weight_width=8, acc_width=32):
-        p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
-                                  weight_width=weight_width, acc_width=acc_width)
-        self._p = p
-        self._timing = array_os_timing(**p)
-        self._layouts = {
-            "w": weight_layout(n=p["n"], cols=p["cols"], weight_width=p["weight_width"],
-                               idx_width=idx_width_for(p["m"])),
-            "a": act_layout(m=p["m"], rows=p["rows"], act_width=p["act_width"]),
-            "o": result_layout(cols=p["cols"], acc_width=p["acc_width"]),
-        }
-        super().__init__({
-            "w": In(stream.Signature(self._layouts["w"])),
-            "a": In(stream.Signature(self._layouts["a"])),
-            "o": Out(stream.Signature(self._layouts["o"])),
-        })
-
-    @property
-    def params(self) -> dict[str, int]:
-        """The validated constructor parameters."""
-        return dict(self._p)
-
-    @property
-    def timing(self) -> ArrayOSTiming:
-        """The :class:`rtl.timing.ArrayOSTiming` of this configuration."""
-        return self._timing
+    timing_of = staticmethod(array_os_timing)
 
     def elaborate(self, platform):
         """Build the array (Amaranth's elaboration hook; ``platform`` is unused)."""

@@ -231,6 +231,12 @@ def validate_array_dataflow(dataflow) -> str:
     return dataflow
 
 
+def _array_pe(**params) -> tuple[dict[str, int], CoreTiming]:
+    """The validated array parameters and the timing of one PE (one lane of the core)."""
+    p = validate_array_params(**params)
+    return p, core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
+
+
 def array_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> ArrayTiming:
     """Timing terms of one array configuration: the single source the SimPy engine reads.
 
@@ -243,9 +249,8 @@ def array_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> Arr
     -------
     ArrayTiming
     """
-    p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
-                              weight_width=weight_width, acc_width=acc_width)
-    core = core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
+    p, core = _array_pe(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                        weight_width=weight_width, acc_width=acc_width)
     skew = array_skew_cycles(p["rows"], p["cols"])
     res = skew + core.latency
     return ArrayTiming(rows=p["rows"], cols=p["cols"], latency=core.latency,
@@ -473,9 +478,8 @@ def array_os_timing(*, rows, cols, n, m, act_width, weight_width, acc_width) -> 
     -------
     ArrayOSTiming
     """
-    p = validate_array_params(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
-                              weight_width=weight_width, acc_width=acc_width)
-    core = core_timing(lanes=1, **{k: v for k, v in p.items() if k not in ("rows", "cols")})
+    p, core = _array_pe(rows=rows, cols=cols, n=n, m=m, act_width=act_width,
+                        weight_width=weight_width, acc_width=acc_width)
     drain, skew = array_os_drain_cycles(p["rows"]), array_os_skew_cycles(p["cols"])
     res = skew + core.latency + 1
     return ArrayOSTiming(rows=p["rows"], cols=p["cols"], latency=core.latency, drain=drain,
