@@ -197,13 +197,9 @@ def _compare(name, op_type, tensor, out, ref, rtol, atol,
     return err, err / scale if scale else err
 
 
-def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
-    x = np.asarray(env[node.input[0]])
-    ins = [env[t] if t else None for t in node.input] + [None] * 9
-    quant = node.op_type in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv")
-    if quant:  # integer operands: activation minus its zero point, int32 accumulation
-        xzp = ins[2]  # x_zero_point is input 2 of all four ops
-        x = x.astype(np.int32) - (0 if xzp is None else np.asarray(xzp).astype(np.int32))
+def _group_gemm(op: GemmOp, gemm_fn):
+    """``call(act, g)``: group ``g`` of ``op``'s GEMM of ``act`` through ``gemm_fn``, its output
+    shape checked (a ``ShapeError`` naming the op and group otherwise)."""
 
     def call(act, g):
         out = np.asarray(gemm_fn(op, np.ascontiguousarray(act), op.weight[g], g))
@@ -212,6 +208,18 @@ def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
                              f"{g}; expected {(act.shape[0], op.weight.shape[2])}")
         return out
 
+    return call
+
+
+def _run_gemm_node(op: GemmOp, node, env, gemm_fn, wshape) -> np.ndarray:
+    x = np.asarray(env[node.input[0]])
+    ins = [env[t] if t else None for t in node.input] + [None] * 9
+    quant = node.op_type in ("MatMulInteger", "ConvInteger", "QLinearMatMul", "QLinearConv")
+    if quant:  # integer operands: activation minus its zero point, int32 accumulation
+        xzp = ins[2]  # x_zero_point is input 2 of all four ops
+        x = x.astype(np.int32) - (0 if xzp is None else np.asarray(xzp).astype(np.int32))
+
+    call = _group_gemm(op, gemm_fn)
     bidx = {"Conv": 2, "ConvTranspose": 2, "Gemm": 2, "QLinearConv": 8}.get(node.op_type)
     bias = ins[bidx] if bidx is not None else None
     if isinstance(op, ConvOp):

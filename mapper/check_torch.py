@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from hwsim.errors import ConfigError, ShapeError
+from hwsim.errors import ConfigError
 
-from .check import GemmFn, _compare, _conv, _conv_transpose, _matmul, numpy_gemm
+from .check import GemmFn, _compare, _conv, _conv_transpose, _group_gemm, _matmul, numpy_gemm
 from .graph import ConvOp, OpGraph
 
 __all__ = ["check_torch_network", "HALF_ULPS"]
@@ -211,13 +211,7 @@ def _np(t) -> np.ndarray:
 
 def _engine_gemm(torch, runner, n, op, info, x_t, gemm_fn) -> np.ndarray:
     """``op``'s GEMM of activation ``x_t`` through ``gemm_fn``, in the node's layout."""
-    def call(act, g):
-        out = np.asarray(gemm_fn(op, np.ascontiguousarray(act), op.weight[g], g))
-        if out.shape != (act.shape[0], op.weight.shape[2]):
-            raise ShapeError(f"gemm_fn returned shape {out.shape} for op {op.name!r}, group "
-                             f"{g}; expected {(act.shape[0], op.weight.shape[2])}")
-        return out
-
+    call = _group_gemm(op, gemm_fn)
     if not isinstance(op, ConvOp):
         return _matmul(op, _np(x_t), call, info["shape"] if op.groups > 1 else None)
     nsp = len(info["shape"]) - 2

@@ -85,6 +85,17 @@ def _mask(mask_index, b, t, filter_value):
     return ((1.0 - m.astype(np.float64)) * filter_value)[:, None, :, :]
 
 
+def _masked_attention(q, k, v, mask_in, attention_bias, *, scale, unidirectional, past_len,
+                      mask_filter_value):
+    """Attention (heads layout) under a contrib op's key mask and optional additive bias."""
+    fv = -10000.0 if mask_filter_value is None else mask_filter_value
+    mask = _mask(mask_in, q.shape[0], k.shape[2], fv)
+    if attention_bias is not None:
+        mask = attention_bias if mask is None else mask + attention_bias
+    return attention_core(q, k, v, scale=scale, mask=mask, causal=bool(unidirectional),
+                          past_len=past_len, filter_value=fv)
+
+
 def _rotary(x, pos, cos, sin, interleaved=False):
     """Rotate the first ``2·cos.shape[1]`` features of ``x [B, N, S, h]`` by position."""
     half = cos.shape[-1]
@@ -206,12 +217,9 @@ def _attention_ops(base) -> list:
             if past is not None:
                 p = past.shape[3]
                 k, v = np.concatenate([past[0], k], 2), np.concatenate([past[1], v], 2)
-            fv = -10000.0 if mask_filter_value is None else mask_filter_value
-            mask = _mask(mask_index, x.shape[0], k.shape[2], fv)
-            if attention_bias is not None:
-                mask = attention_bias if mask is None else mask + attention_bias
-            y = attention_core(q, k, v, scale=scale, mask=mask, causal=bool(unidirectional),
-                               past_len=p, filter_value=fv)
+            y = _masked_attention(q, k, v, mask_index, attention_bias, scale=scale,
+                                  unidirectional=unidirectional, past_len=p,
+                                  mask_filter_value=mask_filter_value)
             return _merge(y), np.stack([k, v])
 
     class QAttention(base):
@@ -242,12 +250,9 @@ def _attention_ops(base) -> list:
                 p = past_key.shape[2]
                 kh = np.concatenate([past_key, kh], 2)
                 vh = np.concatenate([past_value, vh], 2)
-            fv = -10000.0 if mask_filter_value is None else mask_filter_value
-            mask = _mask(key_padding_mask, q.shape[0], kh.shape[2], fv)
-            if attention_bias is not None:
-                mask = attention_bias if mask is None else mask + attention_bias
-            y = attention_core(qh, kh, vh, scale=scale, mask=mask, causal=bool(unidirectional),
-                               past_len=p, filter_value=fv)
+            y = _masked_attention(qh, kh, vh, key_padding_mask, attention_bias, scale=scale,
+                                  unidirectional=unidirectional, past_len=p,
+                                  mask_filter_value=mask_filter_value)
             return _merge(y), kh, vh
 
     class GroupQueryAttention(base):
