@@ -121,7 +121,7 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
     """
     w = np.asarray(weight)
     k, n = w.shape
-    if n > 1 and w.strides[1] == 0:  # a broadcast column (pattern weight): count it once
+    if _broadcast_cols(w):  # a broadcast column (pattern weight): count it once
         return np.broadcast_to(window_nnz(w[:, :1], window, kind), (-(-k // window), n))
     nw = -(-k // window)
     full, rest = divmod(k, window)
@@ -144,12 +144,13 @@ def window_nnz(weight: np.ndarray, window: int, kind: str = "nm") -> np.ndarray:
 def _nonzeros(weight: np.ndarray) -> int:
     """Nonzeros of ``weight``; a broadcast column (pattern weight) is counted once."""
     w = np.asarray(weight)
-    if w.ndim == 2 and w.shape[1] > 1 and w.strides[1] == 0:
+    if _broadcast_cols(w):
         return int(np.count_nonzero(w[:, :1])) * w.shape[1]
     return int(np.count_nonzero(w))
 
 
 def _broadcast_cols(a: np.ndarray) -> bool:
+    """``a`` is a (K, N) view repeating one column (a pattern weight or counts derived from it)."""
     return a.ndim == 2 and a.shape[1] > 1 and a.strides[1] == 0
 
 
